@@ -78,6 +78,9 @@ type Result struct {
 	// Block is true when the hash meets the network target (and the block
 	// floor, if one is configured): submit Block(...) to the node at once.
 	Block bool
+	// BlockData is the serialized block when Block is set (the only
+	// allocation a share can cost), ready for submitblock.
+	BlockData []byte
 }
 
 // Accepted reports whether the share was accepted.

@@ -253,6 +253,9 @@ func (s *Session) Validate(sub *Submission, res *Result) {
 	res.ReachedDifficulty = HashDifficulty(&res.Hash)
 	res.Block = job.NetworkTarget.Met(&res.Hash) &&
 		(s.v.cfg.BlockFloor == nil || s.v.cfg.BlockFloor.Met(&res.Hash))
+	if res.Block {
+		res.BlockData = job.Block(&res.Header, s.FullExtranonce(sub.Extranonce))
+	}
 }
 
 // FullExtranonce returns prefix ‖ minerPart (allocates; for block assembly).
