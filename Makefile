@@ -1,0 +1,56 @@
+# Adit — build, run and test.
+SHELL := /bin/bash
+GO ?= go
+export GOTOOLCHAIN ?= local
+BTCD_VERSION ?= v0.26.2
+GOBIN := $(shell $(GO) env GOPATH)/bin
+export PATH := $(GOBIN):/usr/lib/postgresql/15/bin:$(PATH)
+
+.PHONY: all build run test test-unit test-integration fuzz deps lint clean
+
+all: build
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## run: a local regtest stack (btcd, the daemon, a CPU miner) until Ctrl-C.
+run: deps build
+	deploy/regtest/run.sh
+
+## test: unit tests, integration tests (real btcd, real daemon) and brief fuzzing.
+test: deps
+	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
+	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+	$(GO) test -tags integration -count=1 -timeout 12m ./...
+
+test-unit:
+	$(GO) test -race -count=1 ./...
+
+test-integration: deps
+	$(GO) test -tags integration -count=1 -timeout 12m ./...
+
+FUZZTIME ?= 10s
+## fuzz: run every fuzz target briefly.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$f"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## deps: install what the stack and the integration tests need.
+deps:
+	@command -v btcd >/dev/null || { echo "installing btcd $(BTCD_VERSION)"; $(GO) install github.com/btcsuite/btcd@$(BTCD_VERSION); }
+	@test -x /usr/lib/postgresql/15/bin/initdb || { echo "installing postgresql"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; fi; }
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin .run

@@ -1,0 +1,319 @@
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+)
+
+// Config is the daemon's whole configuration: a TOML file, then ADIT_*
+// environment variables (for secrets), then command-line flags.
+type Config struct {
+	// Network is mainnet, testnet3, signet or regtest.
+	Network string `toml:"network"`
+	// Instance names this daemon in share records; InstanceID (0-255) is the
+	// first byte of every extranonce it hands out. Daemons sharing a database
+	// must differ in both.
+	Instance   string `toml:"instance"`
+	InstanceID uint8  `toml:"instance_id"`
+	// PayoutAddress receives the coinbase; PoolTag is written into it.
+	PayoutAddress string `toml:"payout_address"`
+	PoolTag       string `toml:"pool_tag"`
+
+	Nodes     []NodeConfig    `toml:"node"`
+	Templates TemplatesConfig `toml:"templates"`
+	Stratum   StratumConfig   `toml:"stratum"`
+	Vardiff   VardiffConfig   `toml:"vardiff"`
+	HTTP      HTTPConfig      `toml:"http"`
+	Log       LogConfig       `toml:"log"`
+	ShareLog  ShareLogConfig  `toml:"sharelog"`
+	Database  DatabaseConfig  `toml:"database"`
+	Regtest   RegtestConfig   `toml:"regtest"`
+}
+
+// NodeConfig is one Bitcoin Core or btcd RPC endpoint.
+type NodeConfig struct {
+	Name     string   `toml:"name"`
+	URL      string   `toml:"url"`
+	User     string   `toml:"user"`
+	Password string   `toml:"password"`
+	Timeout  Duration `toml:"timeout"`
+	// Websocket enables btcd's websocket block notifications.
+	Websocket bool `toml:"websocket"`
+}
+
+// TemplatesConfig sets how often work is refreshed.
+type TemplatesConfig struct {
+	// Refresh is how often a non-clean job is built for the same tip.
+	Refresh Duration `toml:"refresh"`
+	// Poll is the fallback best-block poll interval.
+	Poll Duration `toml:"poll"`
+}
+
+// StratumConfig is the Stratum V1 listener.
+type StratumConfig struct {
+	Listen           string   `toml:"listen"`
+	MaxLineBytes     int      `toml:"max_line_bytes"`
+	MaxConns         int      `toml:"max_conns"`
+	MaxConnsPerIP    int      `toml:"max_conns_per_ip"`
+	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	IdleTimeout      Duration `toml:"idle_timeout"`
+	WriteTimeout     Duration `toml:"write_timeout"`
+	SendQueue        int      `toml:"send_queue"`
+	// VersionMask is the pool's BIP310 version-rolling mask (hex).
+	VersionMask string `toml:"version_mask"`
+}
+
+// HTTPConfig is the metrics, API and dashboard listener.
+type HTTPConfig struct {
+	Listen string `toml:"listen"`
+}
+
+// LogConfig selects zap's console (development) or JSON (production) output.
+type LogConfig struct {
+	Format string `toml:"format"`
+	Level  string `toml:"level"`
+}
+
+// ShareLogConfig is the local durable share log.
+type ShareLogConfig struct {
+	// Dir holds the log's segments; empty disables durability (refused on
+	// mainnet).
+	Dir string `toml:"dir"`
+	// Fsync is always, interval or none.
+	Fsync         string   `toml:"fsync"`
+	FsyncInterval Duration `toml:"fsync_interval"`
+	// OnDiskFull is what happens when the log cannot be written: reject
+	// (refuse shares with an error) is the only policy.
+	OnDiskFull string `toml:"on_disk_full"`
+}
+
+// DatabaseConfig is the Postgres connection. The DSN normally comes from the
+// environment (ADIT_DATABASE_DSN) so the password stays out of the file.
+type DatabaseConfig struct {
+	DSN     string `toml:"dsn"`
+	Migrate bool   `toml:"migrate"`
+	// Retention is how long share partitions are kept.
+	Retention Duration `toml:"retention"`
+}
+
+// RegtestConfig holds settings that exist only for regtest load tests.
+type RegtestConfig struct {
+	// BlockFloorDifficulty: a share must also reach this difficulty to count
+	// as a block candidate, so load tests measure the pool rather than the
+	// node (on regtest about half of all hashes are blocks). Refused on every
+	// other network.
+	BlockFloorDifficulty float64 `toml:"block_floor_difficulty"`
+}
+
+// Duration is a time.Duration read from TOML strings such as "30s".
+type Duration time.Duration
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText formats the duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// DefaultConfig returns a configuration with every default filled in; a file
+// only needs to name what differs.
+func DefaultConfig() Config {
+	return Config{
+		Network:  "regtest",
+		Instance: "adit-1",
+		PoolTag:  "/adit/",
+		Templates: TemplatesConfig{
+			Refresh: Duration(30 * time.Second),
+			Poll:    Duration(500 * time.Millisecond),
+		},
+		Stratum: StratumConfig{
+			Listen:           "127.0.0.1:3333",
+			MaxLineBytes:     16 << 10,
+			MaxConns:         100000,
+			MaxConnsPerIP:    10000,
+			HandshakeTimeout: Duration(30 * time.Second),
+			IdleTimeout:      Duration(10 * time.Minute),
+			WriteTimeout:     Duration(10 * time.Second),
+			SendQueue:        64,
+			VersionMask:      "1fffe000",
+		},
+		Vardiff: VardiffConfig{
+			Start:          1,
+			Min:            0.0001,
+			Max:            1e12,
+			TargetInterval: Duration(10 * time.Second),
+			RetargetShares: 16,
+		},
+		HTTP: HTTPConfig{Listen: "127.0.0.1:8080"},
+		Log:  LogConfig{Format: "console", Level: "info"},
+		ShareLog: ShareLogConfig{
+			Fsync:         "always",
+			FsyncInterval: Duration(5 * time.Millisecond),
+			OnDiskFull:    "reject",
+		},
+		Database: DatabaseConfig{Retention: Duration(90 * 24 * time.Hour)},
+	}
+}
+
+// LoadConfig reads a TOML file over the defaults (path may be empty), then
+// applies environment overrides.
+func LoadConfig(path string, env func(string) string) (Config, error) {
+	cfg := DefaultConfig()
+	if path != "" {
+		md, err := toml.DecodeFile(path, &cfg)
+		if err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+		if un := md.Undecoded(); len(un) > 0 {
+			return cfg, fmt.Errorf("config %s: unknown keys %v", path, un)
+		}
+	}
+	cfg.applyEnv(env)
+	return cfg, nil
+}
+
+// applyEnv takes secrets and a few deployment values from ADIT_* variables:
+// ADIT_DATABASE_DSN, ADIT_PAYOUT_ADDRESS, ADIT_NODE_<i>_URL/USER/PASSWORD
+// (i counts from 0).
+func (c *Config) applyEnv(env func(string) string) {
+	if env == nil {
+		env = os.Getenv
+	}
+	set := func(dst *string, key string) {
+		if v := env(key); v != "" {
+			*dst = v
+		}
+	}
+	set(&c.Database.DSN, "ADIT_DATABASE_DSN")
+	set(&c.PayoutAddress, "ADIT_PAYOUT_ADDRESS")
+	for i := range c.Nodes {
+		p := "ADIT_NODE_" + strconv.Itoa(i) + "_"
+		set(&c.Nodes[i].URL, p+"URL")
+		set(&c.Nodes[i].User, p+"USER")
+		set(&c.Nodes[i].Password, p+"PASSWORD")
+	}
+}
+
+// ChainParams returns the btcd parameters for the configured network.
+func (c *Config) ChainParams() (*chaincfg.Params, error) {
+	switch c.Network {
+	case "mainnet":
+		return &chaincfg.MainNetParams, nil
+	case "testnet3", "testnet":
+		return &chaincfg.TestNet3Params, nil
+	case "signet":
+		return &chaincfg.SigNetParams, nil
+	case "regtest":
+		return &chaincfg.RegressionNetParams, nil
+	}
+	return nil, fmt.Errorf("network %q is not one of mainnet, testnet3, signet, regtest", c.Network)
+}
+
+// VersionMaskValue parses Stratum.VersionMask.
+func (c *Config) VersionMaskValue() (uint32, error) {
+	v, err := strconv.ParseUint(strings.TrimPrefix(c.Stratum.VersionMask, "0x"), 16, 32)
+	if err != nil {
+		return 0, fmt.Errorf("stratum.version_mask %q is not 8 hex digits", c.Stratum.VersionMask)
+	}
+	return uint32(v), nil
+}
+
+// Validate checks every section and returns all problems at once.
+func (c *Config) Validate() error {
+	var errs []error
+	params, err := c.ChainParams()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if c.Instance == "" {
+		errs = append(errs, errors.New("instance must name this daemon"))
+	}
+	if params != nil {
+		if c.PayoutAddress == "" {
+			errs = append(errs, errors.New("payout_address is required (or ADIT_PAYOUT_ADDRESS)"))
+		} else if _, err := DecodeAddress(c.PayoutAddress, params); err != nil {
+			errs = append(errs, fmt.Errorf("payout_address: %w", err))
+		}
+	}
+	if len(c.PoolTag) > 40 {
+		errs = append(errs, fmt.Errorf("pool_tag is %d bytes, at most 40 fit in the coinbase", len(c.PoolTag)))
+	}
+	if len(c.Nodes) == 0 {
+		errs = append(errs, errors.New("at least one [[node]] is required"))
+	}
+	for i, n := range c.Nodes {
+		if n.URL == "" {
+			errs = append(errs, fmt.Errorf("node[%d].url is required", i))
+		}
+	}
+	if c.Templates.Refresh.D() < time.Second {
+		errs = append(errs, errors.New("templates.refresh must be at least 1s"))
+	}
+	if c.Templates.Poll.D() < 50*time.Millisecond {
+		errs = append(errs, errors.New("templates.poll must be at least 50ms"))
+	}
+	if c.Stratum.Listen == "" {
+		errs = append(errs, errors.New("stratum.listen is required"))
+	}
+	if _, err := c.VersionMaskValue(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Vardiff.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.HTTP.Listen == "" {
+		errs = append(errs, errors.New("http.listen is required"))
+	}
+	switch c.Log.Format {
+	case "console", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q is not console or json", c.Log.Format))
+	}
+	switch c.ShareLog.Fsync {
+	case "always", "interval", "none":
+	default:
+		errs = append(errs, fmt.Errorf("sharelog.fsync %q is not always, interval or none", c.ShareLog.Fsync))
+	}
+	if c.ShareLog.OnDiskFull != "reject" {
+		errs = append(errs, fmt.Errorf("sharelog.on_disk_full %q: only reject is supported", c.ShareLog.OnDiskFull))
+	}
+	if c.Network == "mainnet" && c.ShareLog.Dir == "" {
+		errs = append(errs, errors.New("sharelog.dir is required on mainnet: accepted shares must be durable"))
+	}
+	if c.Regtest.BlockFloorDifficulty != 0 && c.Network != "regtest" {
+		errs = append(errs, fmt.Errorf("regtest.block_floor_difficulty is a regtest-only setting, refused on %s", c.Network))
+	}
+	if c.Regtest.BlockFloorDifficulty < 0 {
+		errs = append(errs, errors.New("regtest.block_floor_difficulty must be >= 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// DecodeAddress parses a payout address and checks it belongs to params' network.
+func DecodeAddress(s string, params *chaincfg.Params) (btcutil.Address, error) {
+	addr, err := btcutil.DecodeAddress(s, params)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a valid address: %v", s, err)
+	}
+	if !addr.IsForNet(params) {
+		return nil, fmt.Errorf("%q is not a %s address", s, params.Name)
+	}
+	return addr, nil
+}
