@@ -242,7 +242,11 @@ func (s *Session) Validate(sub *Submission, res *Result) {
 	PutHeader(&res.Header, version, &job.PrevHash, root, sub.NTime, job.Bits, sub.Nonce)
 	res.Hash = DoubleSHA256(res.Header[:])
 	res.AssignedDifficulty = target.Difficulty()
-	if !target.Met(&res.Hash) {
+	// A block is never rejected, even when the share target is harder than
+	// the network's (possible on regtest/testnet): check it first.
+	block := job.NetworkTarget.Met(&res.Hash) &&
+		(s.v.cfg.BlockFloor == nil || s.v.cfg.BlockFloor.Met(&res.Hash))
+	if !block && !target.Met(&res.Hash) {
 		res.Reason = RejectLowDifficulty
 		return
 	}
@@ -251,11 +255,18 @@ func (s *Session) Validate(sub *Submission, res *Result) {
 		return
 	}
 	res.ReachedDifficulty = HashDifficulty(&res.Hash)
-	res.Block = job.NetworkTarget.Met(&res.Hash) &&
-		(s.v.cfg.BlockFloor == nil || s.v.cfg.BlockFloor.Met(&res.Hash))
+	res.Block = block
 	if res.Block {
 		res.BlockData = job.Block(&res.Header, s.FullExtranonce(sub.Extranonce))
 	}
+}
+
+// VersionBitsFromHeader converts a full header version, as Stratum V2
+// submits it, into Submission.VersionBits for a session with the given mask:
+// Validate then accepts the share exactly when version differs from
+// jobVersion only in bits inside mask, and hashes version itself.
+func VersionBitsFromHeader(jobVersion, mask, version uint32) uint32 {
+	return version ^ (jobVersion &^ mask)
 }
 
 // FullExtranonce returns prefix ‖ minerPart (allocates; for block assembly).
