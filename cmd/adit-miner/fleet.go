@@ -1,0 +1,239 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/adit-pool/adit/stratum/client"
+)
+
+// maxLatencySamples bounds the latency samples kept (8 bytes each); beyond
+// it, percentiles are computed over the first samples only.
+const maxLatencySamples = 1 << 21
+
+// recorder collects outcomes from every miner of a process. It is safe for
+// concurrent use.
+type recorder struct {
+	mu        sync.Mutex
+	accepted  uint64
+	rejected  map[int]uint64
+	messages  map[int]string // last message seen per code
+	ioErrors  uint64
+	latencies []time.Duration
+
+	drops, stale, dials, discs atomic.Uint64
+	conns                      atomic.Int64
+
+	maxShares uint64 // 0: unlimited
+	limitHit  func()
+}
+
+func newRecorder(maxShares uint64, limitHit func()) *recorder {
+	return &recorder{rejected: map[int]uint64{}, messages: map[int]string{}, maxShares: maxShares, limitHit: limitHit}
+}
+
+func (r *recorder) dropped()          { r.drops.Add(1) }
+func (r *recorder) staleDropped()     { r.stale.Add(1) }
+func (r *recorder) dialFailed()       { r.dials.Add(1) }
+func (r *recorder) disconnected()     { r.discs.Add(1) }
+func (r *recorder) connected(d int64) { r.conns.Add(d) }
+
+// result records one submission's outcome and calls limitHit once the
+// answered shares reach maxShares.
+func (r *recorder) result(ok bool, rerr *client.RPCError, err error, lat time.Duration) {
+	r.mu.Lock()
+	switch {
+	case err != nil:
+		r.ioErrors++
+		r.mu.Unlock()
+		return
+	case ok:
+		r.accepted++
+	default:
+		r.rejected[rerr.Code]++
+		r.messages[rerr.Code] = rerr.Message
+	}
+	if len(r.latencies) < maxLatencySamples {
+		r.latencies = append(r.latencies, lat)
+	}
+	answered := r.accepted
+	for _, n := range r.rejected {
+		answered += n
+	}
+	r.mu.Unlock()
+	if r.maxShares > 0 && answered >= r.maxShares && r.limitHit != nil {
+		r.limitHit()
+	}
+}
+
+// summary is the end-of-run report; its JSON form is printed by -json.
+type summary struct {
+	Miners           int               `json:"miners"`
+	ThreadsPerMiner  int               `json:"threads_per_miner"`
+	Seconds          float64           `json:"seconds"`
+	Hashes           uint64            `json:"hashes"`
+	Hashrate         float64           `json:"hashrate_hs"`
+	Accepted         uint64            `json:"accepted"`
+	Rejected         map[string]uint64 `json:"rejected_by_code"`
+	RejectMessages   map[string]string `json:"reject_messages,omitempty"`
+	IOErrors         uint64            `json:"submit_io_errors"`
+	DroppedQueueFull uint64            `json:"dropped_queue_full"`
+	DroppedStale     uint64            `json:"dropped_stale"`
+	DialFailures     uint64            `json:"dial_failures"`
+	Disconnects      uint64            `json:"disconnects"`
+	SharesPerSecond  float64           `json:"accepted_per_second"`
+	LatencyP50Ms     float64           `json:"latency_p50_ms"`
+	LatencyP99Ms     float64           `json:"latency_p99_ms"`
+	LatencyMaxMs     float64           `json:"latency_max_ms"`
+}
+
+func (r *recorder) summary(miners, threads int, elapsed time.Duration, hashes uint64) summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := summary{
+		Miners: miners, ThreadsPerMiner: threads, Seconds: elapsed.Seconds(), Hashes: hashes,
+		Accepted: r.accepted, Rejected: map[string]uint64{}, RejectMessages: map[string]string{},
+		IOErrors: r.ioErrors, DroppedQueueFull: r.drops.Load(), DroppedStale: r.stale.Load(),
+		DialFailures: r.dials.Load(), Disconnects: r.discs.Load(),
+	}
+	for c, n := range r.rejected {
+		s.Rejected[strconv.Itoa(c)] = n
+		s.RejectMessages[strconv.Itoa(c)] = r.messages[c]
+	}
+	if sec := elapsed.Seconds(); sec > 0 {
+		s.Hashrate = float64(hashes) / sec
+		s.SharesPerSecond = float64(r.accepted) / sec
+	}
+	if n := len(r.latencies); n > 0 {
+		l := slices.Clone(r.latencies)
+		slices.Sort(l)
+		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+		s.LatencyP50Ms = ms(l[(n-1)*50/100])
+		s.LatencyP99Ms = ms(l[(n-1)*99/100])
+		s.LatencyMaxMs = ms(l[n-1])
+	}
+	return s
+}
+
+// writeText prints s for people.
+func (s *summary) writeText(w io.Writer) {
+	fmt.Fprintf(w, "miners %d × %d threads, %.1fs, %.3f MH/s\n", s.Miners, s.ThreadsPerMiner, s.Seconds, s.Hashrate/1e6)
+	fmt.Fprintf(w, "accepted %d (%.2f shares/s)\n", s.Accepted, s.SharesPerSecond)
+	codes := make([]string, 0, len(s.Rejected))
+	for c := range s.Rejected {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	for _, c := range codes {
+		fmt.Fprintf(w, "rejected %s: %d (%s)\n", c, s.Rejected[c], s.RejectMessages[c])
+	}
+	var extra []string
+	for _, kv := range []struct {
+		k string
+		v uint64
+	}{{"submit I/O errors", s.IOErrors}, {"dropped (queue full)", s.DroppedQueueFull}, {"dropped (stale)", s.DroppedStale},
+		{"dial failures", s.DialFailures}, {"disconnects", s.Disconnects}} {
+		if kv.v > 0 {
+			extra = append(extra, fmt.Sprintf("%s %d", kv.k, kv.v))
+		}
+	}
+	if len(extra) > 0 {
+		fmt.Fprintln(w, strings.Join(extra, ", "))
+	}
+	fmt.Fprintf(w, "submit→reply latency p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", s.LatencyP50Ms, s.LatencyP99Ms, s.LatencyMaxMs)
+}
+
+// fleetConfig configures runFleet.
+type fleetConfig struct {
+	// Miners is the number of independent miners (connections).
+	Miners int
+	// Base is each miner's configuration; usernames get a per-miner suffix
+	// when Miners > 1.
+	Base minerConfig
+	// DialConcurrency bounds simultaneous handshakes.
+	DialConcurrency int
+	// MaxShares stops the run after this many answered shares (0: no limit).
+	MaxShares uint64
+}
+
+// fleetUsername gives miner i of a fleet its own worker name:
+// address.worker → address.worker-i, address → address.i.
+func fleetUsername(user string, i int) string {
+	if strings.Contains(user, ".") {
+		return user + "-" + strconv.Itoa(i)
+	}
+	return user + "." + strconv.Itoa(i)
+}
+
+// runFleet runs the miners until ctx ends or MaxShares is reached and
+// returns the summary. Every goroutine has returned when it returns.
+func runFleet(ctx context.Context, cfg fleetConfig, log *zap.Logger) summary {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rec := newRecorder(cfg.MaxShares, cancel)
+	if cfg.DialConcurrency < 1 {
+		cfg.DialConcurrency = 32
+	}
+	sem := make(chan struct{}, cfg.DialConcurrency)
+	miners := make([]*miner, cfg.Miners)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range miners {
+		mc := cfg.Base
+		mc.DialSem = sem
+		if cfg.Miners > 1 {
+			mc.Client.Username = fleetUsername(mc.Client.Username, i)
+			mc.Log = log.With(zap.Int("miner", i))
+		} else {
+			mc.Log = log
+		}
+		miners[i] = newMiner(mc, rec)
+		wg.Add(1)
+		go func(m *miner) {
+			defer wg.Done()
+			if err := m.run(ctx); err != nil {
+				m.cfg.Log.Error("miner stopped", zap.Error(err))
+			}
+		}(miners[i])
+	}
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	var lastHashes uint64
+	last := start
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+loop:
+	for {
+		select {
+		case <-done:
+			break loop
+		case now := <-progress.C:
+			var h uint64
+			for _, m := range miners {
+				h += m.hashes.Load()
+			}
+			rec.mu.Lock()
+			acc := rec.accepted
+			rec.mu.Unlock()
+			log.Info("progress", zap.Int64("connected", rec.conns.Load()), zap.Uint64("accepted", acc),
+				zap.Float64("mhs", float64(h-lastHashes)/now.Sub(last).Seconds()/1e6))
+			lastHashes, last = h, now
+		}
+	}
+	elapsed := time.Since(start)
+	var hashes uint64
+	for _, m := range miners {
+		hashes += m.hashes.Load()
+	}
+	return rec.summary(cfg.Miners, cfg.Base.Threads, elapsed, hashes)
+}

@@ -1,0 +1,396 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math/bits"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/stratum/client"
+)
+
+// minerConfig configures one miner: one pool connection and its threads.
+type minerConfig struct {
+	Client client.Config
+	// Threads is the number of hashing goroutines (at least 1).
+	Threads int
+	// ShareRate, when > 0, paces hashing so the miner finds about this many
+	// shares per second at the pool's difficulty. Pacing only slows hashing
+	// down; shares are never fabricated.
+	ShareRate float64
+	// Submitters is how many submissions may be in flight at once.
+	Submitters int
+	// Reconnect is the pause before redialing after a disconnect; 0 means
+	// the miner stops instead.
+	Reconnect time.Duration
+	// DialSem, when non-nil, bounds concurrent handshakes across a fleet.
+	DialSem chan struct{}
+	Log     *zap.Logger
+}
+
+// hashesPerShare is the expected number of hashes per share at difficulty 1:
+// 2^256 / diff1 = 2^48 / 0xffff.
+const hashesPerShare = 281474976710656.0 / 65535.0
+
+// scanBatch is how many nonces a thread hashes between checks for new work,
+// cancellation and pacing.
+const scanBatch = 1024
+
+// versionChunk is how many nonces are hashed per rolled version value when
+// version rolling is on (ASIC-style: version bits change often).
+const versionChunk = 1 << 16
+
+// found is a share a thread found, waiting to be submitted.
+type found struct {
+	work        *client.Work
+	en2         []byte
+	ntime       uint32
+	nonce       uint32
+	versionBits uint32
+}
+
+// workBox is one published Work; next is closed when it is replaced.
+type workBox struct {
+	w        *client.Work
+	received time.Time
+	next     chan struct{}
+}
+
+// miner is one pool connection with its hashing threads and submitters.
+type miner struct {
+	cfg    minerConfig
+	rec    *recorder
+	box    atomic.Pointer[workBox]
+	clean  atomic.Uint64 // Seq of the newest clean Work: older shares are stale
+	shares chan found
+	hashes atomic.Uint64
+}
+
+func newMiner(cfg minerConfig, rec *recorder) *miner {
+	if cfg.Threads < 1 {
+		cfg.Threads = 1
+	}
+	if cfg.Submitters < 1 {
+		cfg.Submitters = 4
+	}
+	return &miner{cfg: cfg, rec: rec, shares: make(chan found, 256)}
+}
+
+// run mines until ctx ends, redialing after disconnects when configured.
+func (m *miner) run(ctx context.Context) error {
+	for {
+		err := m.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		m.rec.disconnected()
+		m.cfg.Log.Warn("pool session ended", zap.Error(err))
+		if m.cfg.Reconnect <= 0 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(m.cfg.Reconnect):
+		}
+	}
+}
+
+// session runs one connection: dial, then hash and submit until the
+// connection or ctx ends. Every goroutine it starts has returned when it
+// returns.
+func (m *miner) session(ctx context.Context) error {
+	c, err := m.dial(ctx)
+	if err != nil {
+		m.rec.dialFailed()
+		return err
+	}
+	m.rec.connected(1)
+	defer m.rec.connected(-1)
+	m.cfg.Log.Debug("connected", zap.String("pool", m.cfg.Client.Addr), zap.Uint32("version_mask", c.VersionMask()))
+	m.box.Store(&workBox{next: make(chan struct{})})
+	m.clean.Store(0)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		<-gctx.Done()
+		c.Close()
+		return nil
+	})
+	g.Go(func() error {
+		for {
+			select {
+			case w, ok := <-c.Work():
+				if !ok {
+					return c.Err()
+				}
+				m.publish(w)
+			case <-gctx.Done():
+				return nil
+			}
+		}
+	})
+	for i := range m.cfg.Threads {
+		g.Go(func() error { m.hashLoop(gctx, i); return nil })
+	}
+	for range m.cfg.Submitters {
+		g.Go(func() error { m.submitLoop(gctx, c); return nil })
+	}
+	err = g.Wait()
+	if err == nil {
+		err = errors.New("session stopped")
+	}
+	return err
+}
+
+func (m *miner) dial(ctx context.Context) (*client.Client, error) {
+	if m.cfg.DialSem != nil {
+		select {
+		case m.cfg.DialSem <- struct{}{}:
+			defer func() { <-m.cfg.DialSem }()
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return client.Dial(ctx, m.cfg.Client)
+}
+
+// publish makes w the current work. Only the session's dispatcher calls it.
+func (m *miner) publish(w *client.Work) {
+	if w.Clean {
+		m.clean.Store(w.Seq)
+	}
+	old := m.box.Swap(&workBox{w: w, received: time.Now(), next: make(chan struct{})})
+	close(old.next)
+	m.cfg.Log.Debug("new work", zap.String("job", w.JobID), zap.Bool("clean", w.Clean),
+		zap.Float64("difficulty", w.Difficulty))
+}
+
+// hashLoop is one hashing thread: it mines the current work until it is
+// replaced, then moves on, until ctx ends.
+func (m *miner) hashLoop(ctx context.Context, idx int) {
+	t := &thread{m: m, idx: idx}
+	for ctx.Err() == nil {
+		b := m.box.Load()
+		if b.w != nil {
+			t.mine(ctx, b)
+		}
+		// Out of work (or none yet): wait for the next job.
+		if m.box.Load() == b {
+			select {
+			case <-b.next:
+			case <-ctx.Done():
+			}
+		}
+	}
+}
+
+// thread is one hashing goroutine's state.
+type thread struct {
+	m       *miner
+	idx     int
+	scratch []byte
+	hdr     share.Header
+
+	// pacing
+	hps        float64 // target hashes per second (0: unpaced)
+	paceStart  time.Time
+	paceHashes uint64
+}
+
+// en2Range returns the first extranonce2 counter value of thread idx and how
+// many it owns, for an extranonce2 of size bytes (only the low 8 bytes count).
+func en2Range(size, idx, threads int) (start, count uint64) {
+	n := min(size, 8)
+	space := uint64(0) // 0 means 2^64
+	if n < 8 {
+		space = 1 << (8 * n)
+	}
+	if space == 0 {
+		count = ^uint64(0) / uint64(threads)
+	} else {
+		count = space / uint64(threads)
+	}
+	if count == 0 { // more threads than values: share them round-robin
+		return uint64(idx) % space, 1
+	}
+	return uint64(idx) * count, count
+}
+
+// putEN2 writes counter big-endian into the low bytes of en2.
+func putEN2(en2 []byte, counter uint64) {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], counter)
+	n := min(len(en2), 8)
+	copy(en2[len(en2)-n:], b[8-n:])
+}
+
+// deposit spreads the low bits of v over the set bits of mask (PDEP).
+func deposit(v, mask uint32) uint32 {
+	var out uint32
+	for m := mask; m != 0; m &= m - 1 {
+		bit := m & -m
+		if v&1 != 0 {
+			out |= bit
+		}
+		v >>= 1
+	}
+	return out
+}
+
+// mine hashes b's work: for each of the thread's extranonce2 values (ntime
+// rolled forward with the clock), every nonce, and with version rolling
+// every rolled version per nonce chunk. It returns when the work is replaced,
+// ctx ends or the thread's search space is exhausted.
+func (t *thread) mine(ctx context.Context, b *workBox) {
+	w := b.w
+	t.setPace(w)
+	start, count := en2Range(w.Extranonce2Size, t.idx, t.m.cfg.Threads)
+	en2 := make([]byte, w.Extranonce2Size)
+	var root [32]byte
+	for k := uint64(0); k < count; k++ {
+		putEN2(en2, start+k)
+		ntime := w.NTime + uint32(time.Since(b.received)/time.Second)
+		root, t.scratch = w.MerkleRoot(t.scratch, en2)
+		w.Header(&t.hdr, &root, ntime, 0, 0)
+		if w.VersionMask == 0 {
+			if t.scan(ctx, b, en2, ntime, 0, 0, 1<<32) {
+				return
+			}
+			continue
+		}
+		rolls := uint64(1) << bits.OnesCount32(w.VersionMask)
+		for base := uint64(0); base < 1<<32; base += versionChunk {
+			for r := uint64(0); r < rolls; r++ {
+				vbits := deposit(uint32(r), w.VersionMask)
+				binary.LittleEndian.PutUint32(t.hdr[0:4], w.RolledVersion(vbits))
+				if t.scan(ctx, b, en2, ntime, vbits, uint32(base), versionChunk) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// scan hashes count nonces from first with the header in t.hdr and queues
+// every share meeting the work's target. It reports whether the thread must
+// stop (new work or ctx ended).
+func (t *thread) scan(ctx context.Context, b *workBox, en2 []byte, ntime, vbits, first uint32, count uint64) bool {
+	target := &b.w.Target
+	nonce := first
+	for done := uint64(0); done < count; {
+		n := min(scanBatch, count-done)
+		for range n {
+			binary.LittleEndian.PutUint32(t.hdr[76:], nonce)
+			hash := share.DoubleSHA256(t.hdr[:])
+			if target.Met(&hash) {
+				t.m.queue(found{work: b.w, en2: append([]byte(nil), en2...), ntime: ntime, nonce: nonce, versionBits: vbits})
+			}
+			nonce++
+		}
+		done += n
+		t.m.hashes.Add(n)
+		if ctx.Err() != nil || t.m.box.Load() != b {
+			return true
+		}
+		if t.hps > 0 && t.pace(ctx, b, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// setPace sets the thread's hash rate for the miner's share rate at w's
+// difficulty, restarting the pacing clock.
+func (t *thread) setPace(w *client.Work) {
+	t.hps = 0
+	if r := t.m.cfg.ShareRate; r > 0 {
+		t.hps = r * w.Difficulty * hashesPerShare / float64(t.m.cfg.Threads)
+	}
+	t.paceStart, t.paceHashes = time.Now(), 0
+}
+
+// pace sleeps until n more hashes are due at the thread's rate. It reports
+// whether the thread must stop.
+func (t *thread) pace(ctx context.Context, b *workBox, n uint64) bool {
+	t.paceHashes += n
+	due := t.paceStart.Add(time.Duration(float64(t.paceHashes) / t.hps * float64(time.Second)))
+	d := time.Until(due)
+	if d < -time.Second {
+		// Far behind (CPU-bound): do not try to catch up in a burst.
+		t.paceStart, t.paceHashes = time.Now(), 0
+		return false
+	}
+	if d < time.Millisecond {
+		return false
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return false
+	case <-b.next:
+		return true
+	case <-ctx.Done():
+		return true
+	}
+}
+
+// queue hands a share to the submitters without blocking the thread.
+func (m *miner) queue(f found) {
+	select {
+	case m.shares <- f:
+	default:
+		m.rec.dropped()
+	}
+}
+
+// submitLoop submits queued shares until ctx ends. Shares of work that a
+// clean job has replaced are dropped: the pool would call them stale.
+func (m *miner) submitLoop(ctx context.Context, c *client.Client) {
+	worker := m.cfg.Client.Username
+	timeout := m.cfg.Client.Timeout
+	if timeout <= 0 {
+		timeout = client.DefaultTimeout
+	}
+	for {
+		var f found
+		select {
+		case f = <-m.shares:
+		case <-ctx.Done():
+			return
+		}
+		if f.work.Seq < m.clean.Load() {
+			m.rec.staleDropped()
+			continue
+		}
+		var vb *uint32
+		if f.work.VersionMask != 0 {
+			vb = &f.versionBits
+		}
+		sctx, cancel := context.WithTimeout(ctx, timeout)
+		t0 := time.Now()
+		ok, rerr, err := c.Submit(sctx, worker, f.work.JobID, f.en2, f.ntime, f.nonce, vb)
+		lat := time.Since(t0)
+		cancel()
+		if ctx.Err() != nil {
+			return // shutting down: the reply, if any, is not counted
+		}
+		m.rec.result(ok, rerr, err, lat)
+		switch {
+		case err != nil:
+			m.cfg.Log.Warn("submit failed", zap.String("job", f.work.JobID), zap.Error(err))
+		case ok:
+			m.cfg.Log.Debug("share accepted", zap.String("job", f.work.JobID), zap.Duration("latency", lat))
+		default:
+			m.cfg.Log.Info("share rejected", zap.String("job", f.work.JobID), zap.Int("code", rerr.Code),
+				zap.String("message", rerr.Message))
+		}
+	}
+}
