@@ -110,7 +110,9 @@ func (s *Server) Run(ctx context.Context) error {
 // the listener's error if accepting fails for good. A Server serves once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if !s.serving.CompareAndSwap(false, true) {
-		ln.Close()
+		if ln != nil {
+			ln.Close()
+		}
 		return errors.New("stratum: server already serving")
 	}
 	addr := ln.Addr()

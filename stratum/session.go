@@ -126,7 +126,6 @@ func (s *session) ownerLoop(ctx context.Context) (reason string) {
 	}()
 	s.vardiff = s.srv.deps.Backend.NewVardiff()
 	s.diff = s.vardiff.Difficulty()
-	s.versionMask = 0
 
 	handshake := time.NewTimer(s.srv.cfg.HandshakeTimeout)
 	defer handshake.Stop()
