@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -117,9 +118,14 @@ func (m *miner) session(ctx context.Context) error {
 	m.box.Store(&workBox{next: make(chan struct{})})
 	m.clean.Store(0)
 
+	// Shutdown order: hashing threads and the dispatcher stop at once;
+	// submitters finish the submission in flight (so the counts match what
+	// the pool recorded); then the connection closes.
 	g, gctx := errgroup.WithContext(ctx)
+	var submitters sync.WaitGroup
 	g.Go(func() error {
 		<-gctx.Done()
+		submitters.Wait()
 		c.Close()
 		return nil
 	})
@@ -140,7 +146,12 @@ func (m *miner) session(ctx context.Context) error {
 		g.Go(func() error { m.hashLoop(gctx, i); return nil })
 	}
 	for range m.cfg.Submitters {
-		g.Go(func() error { m.submitLoop(gctx, c); return nil })
+		submitters.Add(1)
+		g.Go(func() error {
+			defer submitters.Done()
+			m.submitLoop(gctx, c)
+			return nil
+		})
 	}
 	err = g.Wait()
 	if err == nil {
@@ -197,6 +208,11 @@ type thread struct {
 	idx     int
 	scratch []byte
 	hdr     share.Header
+	// en2Next is the next unused offset in the thread's extranonce2 range.
+	// It carries over from one Work to the next: a pool may resend the same
+	// job (after a difficulty change, say), and restarting from the same
+	// extranonce2 would re-find the same shares: duplicates.
+	en2Next uint64
 
 	// pacing
 	hps        float64 // target hashes per second (0: unpaced)
@@ -244,7 +260,7 @@ func deposit(v, mask uint32) uint32 {
 	return out
 }
 
-// mine hashes b's work: for each of the thread's extranonce2 values (ntime
+// mine hashes b's work: for each of the thread's unused extranonce2 values (ntime
 // rolled forward with the clock), every nonce, and with version rolling
 // every rolled version per nonce chunk. It returns when the work is replaced,
 // ctx ends or the thread's search space is exhausted.
@@ -254,8 +270,9 @@ func (t *thread) mine(ctx context.Context, b *workBox) {
 	start, count := en2Range(w.Extranonce2Size, t.idx, t.m.cfg.Threads)
 	en2 := make([]byte, w.Extranonce2Size)
 	var root [32]byte
-	for k := uint64(0); k < count; k++ {
-		putEN2(en2, start+k)
+	for range count {
+		putEN2(en2, start+t.en2Next%count)
+		t.en2Next++
 		ntime := w.NTime + uint32(time.Since(b.received)/time.Second)
 		root, t.scratch = w.MerkleRoot(t.scratch, en2)
 		w.Header(&t.hdr, &root, ntime, 0, 0)
@@ -351,7 +368,8 @@ func (m *miner) queue(f found) {
 	}
 }
 
-// submitLoop submits queued shares until ctx ends. Shares of work that a
+// submitLoop submits queued shares until ctx ends; queued shares are then
+// discarded, but a submission in flight completes. Shares of work that a
 // clean job has replaced are dropped: the pool would call them stale.
 func (m *miner) submitLoop(ctx context.Context, c *client.Client) {
 	worker := m.cfg.Client.Username
@@ -374,14 +392,13 @@ func (m *miner) submitLoop(ctx context.Context, c *client.Client) {
 		if f.work.VersionMask != 0 {
 			vb = &f.versionBits
 		}
-		sctx, cancel := context.WithTimeout(ctx, timeout)
+		// Not cancelled by shutdown: an in-flight submission gets its reply
+		// (or the timeout, or the end of the connection).
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		t0 := time.Now()
 		ok, rerr, err := c.Submit(sctx, worker, f.work.JobID, f.en2, f.ntime, f.nonce, vb)
 		lat := time.Since(t0)
 		cancel()
-		if ctx.Err() != nil {
-			return // shutting down: the reply, if any, is not counted
-		}
 		m.rec.result(ok, rerr, err, lat)
 		switch {
 		case err != nil:
