@@ -1,25 +1,18 @@
 package share
 
-import (
-	"crypto/sha256"
-	"encoding/binary"
-)
+import "encoding/binary"
 
 // DoubleSHA256 returns SHA256(SHA256(b)).
 func DoubleSHA256(b []byte) [32]byte {
-	first := sha256.Sum256(b)
-	return sha256.Sum256(first[:])
+	return sha256d(b)
 }
 
 // MerkleRoot folds a leaf (the coinbase txid) up a merkle branch, each node
 // in internal byte order, as Stratum V1 and V2 transmit it.
 func MerkleRoot(leaf [32]byte, branch [][32]byte) [32]byte {
-	var buf [64]byte
 	root := leaf
 	for i := range branch {
-		copy(buf[:32], root[:])
-		copy(buf[32:], branch[i][:])
-		root = DoubleSHA256(buf[:])
+		merkleStep(&root, &branch[i])
 	}
 	return root
 }
@@ -35,7 +28,6 @@ func MerkleBranch(txids [][32]byte) [][32]byte {
 	level := make([][32]byte, len(txids)+1)
 	copy(level[1:], txids)
 	var branch [][32]byte
-	var buf [64]byte
 	for len(level) > 1 {
 		branch = append(branch, level[1])
 		if len(level)%2 == 1 {
@@ -43,9 +35,8 @@ func MerkleBranch(txids [][32]byte) [][32]byte {
 		}
 		next := make([][32]byte, len(level)/2)
 		for i := 1; i < len(next); i++ {
-			copy(buf[:32], level[2*i][:])
-			copy(buf[32:], level[2*i+1][:])
-			next[i] = DoubleSHA256(buf[:])
+			next[i] = level[2*i]
+			merkleStep(&next[i], &level[2*i+1])
 		}
 		level = next
 	}

@@ -3,6 +3,7 @@ package share
 import (
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"math/big"
 )
 
@@ -120,8 +121,22 @@ func (t Target) Difficulty() float64 {
 	return diff1Float / f
 }
 
+// float returns t as a float64, truncated to 53 bits. It avoids the branch
+// Go emits for uint64→float64, whose outcome (the top bit) is random for
+// hashes and mispredicts half the time.
 func (t Target) float() float64 {
-	return float64(t[3])*0x1p192 + float64(t[2])*0x1p128 + float64(t[1])*0x1p64 + float64(t[0])
+	for i := 3; i >= 0; i-- {
+		if t[i] == 0 {
+			continue
+		}
+		lz := bits.LeadingZeros64(t[i])
+		hi := t[i] << lz
+		if i > 0 && lz > 0 {
+			hi |= t[i-1] >> (64 - lz)
+		}
+		return math.Ldexp(float64(int64(hi>>11)), 64*i-lz+11)
+	}
+	return 0
 }
 
 // HashDifficulty returns the difficulty a hash reached: diff1 / hash.

@@ -198,3 +198,27 @@ func TestEasierLess(t *testing.T) {
 		t.Fatalf("HashDifficulty(diff1) = %g", d)
 	}
 }
+
+func TestTargetFloatPrecision(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for i := 0; i < 5000; i++ {
+		var tgt Target
+		for k := range tgt {
+			tgt[k] = r.Uint64() >> r.UintN(64)
+		}
+		for k := 3; k > i%4; k-- {
+			tgt[k] = 0
+		}
+		want, _ := new(big.Float).SetInt(tgt.Big()).Float64()
+		got := tgt.float()
+		if want == 0 {
+			if got != 0 {
+				t.Fatal("zero")
+			}
+			continue
+		}
+		if math.Abs(got-want)/want > 0x1p-51 {
+			t.Fatalf("%x: float %g want %g", tgt.Big(), got, want)
+		}
+	}
+}

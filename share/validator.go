@@ -19,8 +19,16 @@ type ValidatorConfig struct {
 	// a block candidate. It exists for regtest load tests only; the pool's
 	// config refuses it on other networks.
 	BlockFloor *Target
-	// Now is the clock; defaults to time.Now.
+	// Now is the clock; defaults to time.Now. A session reads it only when a
+	// share's ntime is beyond the limit it computed at its last reading, so
+	// the clock is assumed not to step backwards by much (a backward step
+	// briefly widens the future-ntime window by the size of the step).
 	Now func() time.Time
+	// MaxSharesPerJob bounds the duplicate filter of each job (about 16 bytes
+	// per accepted share at worst). A job that has accepted this many shares
+	// answers RejectStale: the miner must move to a newer job. Default
+	// DefaultMaxSharesPerJob.
+	MaxSharesPerJob int
 }
 
 // Validator holds the live jobs and judges shares against them. It is safe
@@ -37,8 +45,12 @@ type jobTable struct {
 	jobs []*liveJob // oldest first
 }
 
+// liveJob is a published job with its per-job precomputation (done once, in
+// AddJob, before the job becomes visible) and its duplicate filter.
 type liveJob struct {
+	id   uint32
 	job  *Job
+	cb   coinbaseHasher
 	dups dupFilter
 }
 
@@ -50,24 +62,34 @@ func NewValidator(cfg ValidatorConfig) *Validator {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.MaxSharesPerJob <= 0 {
+		cfg.MaxSharesPerJob = DefaultMaxSharesPerJob
+	}
 	v := &Validator{cfg: cfg}
 	v.snap.Store(&jobTable{})
 	return v
 }
 
 // AddJob publishes a job. A job whose PrevHash differs from the current tip
-// makes every older job stale.
+// makes every older job stale. The coinbase midstate and padding are
+// precomputed here, so j must not be modified afterwards.
 func (v *Validator) AddJob(j *Job) {
+	lj := &liveJob{id: j.ID, job: j, cb: newCoinbaseHasher(j.CoinbasePrefix, max(j.ExtranonceSize, 0), j.CoinbaseSuffix)}
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	old := v.snap.Load()
+	expect := 0
+	if n := len(old.jobs); n > 0 {
+		expect = old.jobs[n-1].dups.len()
+	}
+	lj.dups.init(v.cfg.MaxSharesPerJob, expect)
 	jobs := old.jobs
 	if len(jobs) >= v.cfg.KeepJobs {
 		jobs = jobs[len(jobs)-v.cfg.KeepJobs+1:]
 	}
 	next := &jobTable{tip: j.PrevHash, jobs: make([]*liveJob, 0, len(jobs)+1)}
 	next.jobs = append(next.jobs, jobs...)
-	next.jobs = append(next.jobs, &liveJob{job: j})
+	next.jobs = append(next.jobs, lj)
 	v.snap.Store(next)
 }
 
@@ -91,37 +113,11 @@ func (v *Validator) Latest() *Job {
 
 func (t *jobTable) find(id uint32) *liveJob {
 	for i := len(t.jobs) - 1; i >= 0; i-- {
-		if t.jobs[i].job.ID == id {
+		if t.jobs[i].id == id {
 			return t.jobs[i]
 		}
 	}
 	return nil
-}
-
-// dupFilter remembers the header hashes accepted for one job. Keys are the
-// first 8 bytes of the hash (uniformly random for any hash; a false duplicate
-// needs a 64-bit collision). Sharded to keep sessions from contending.
-type dupFilter struct {
-	shards [16]struct {
-		sync.Mutex
-		seen map[uint64]struct{}
-	}
-}
-
-// insert records key and reports whether it was new.
-func (d *dupFilter) insert(hash *[32]byte) bool {
-	key := binary.LittleEndian.Uint64(hash[:8])
-	s := &d.shards[key&15]
-	s.Lock()
-	defer s.Unlock()
-	if _, ok := s.seen[key]; ok {
-		return false
-	}
-	if s.seen == nil {
-		s.seen = make(map[uint64]struct{}, 64)
-	}
-	s.seen[key] = struct{}{}
-	return true
 }
 
 // Session is the validator's state for one Stratum V1 connection or one
@@ -129,32 +125,48 @@ func (d *dupFilter) insert(hash *[32]byte) bool {
 // each job is judged against and a small merkle-root cache. It is not safe
 // for concurrent use: the session's reader goroutine owns it.
 type Session struct {
-	v       *Validator
-	prefix  []byte
-	mask    uint32
-	current Target
-	targets map[uint32]Target
-	roots   [4]rootEntry
-	nextRot int
-	scratch []byte
+	v        *Validator
+	prefix   []byte
+	mask     uint32
+	current  Target
+	sent     []sentJob // jobs sent to the miner, in sending order
+	roots    [4]rootEntry
+	nextRot  int
+	scratch  []byte     // coinbase blocks for a new extranonce
+	tail     headerTail // header bytes 64..80 and their fixed padding
+	ntimeMax int64      // clock reading + MaxFutureNTime, refreshed on demand
 }
 
+// sentJob is the target a job was sent with (eased by later SetTarget calls).
+type sentJob struct {
+	id     uint32
+	target Target
+	diff   float64
+}
+
+// rootEntry caches, per (job, miner extranonce), the merkle root and the
+// header's first 64 bytes with the SHA-256 midstate for the last version seen.
 type rootEntry struct {
-	job  *Job
-	en   [32]byte // miner extranonce, zero-padded
-	n    int
-	root [32]byte
+	lj         *liveJob
+	n          int
+	en         [32]byte // miner extranonce, zero-padded
+	root       [32]byte
+	first      [64]byte // version ‖ prevhash ‖ root[:28]
+	mid        [8]uint32
+	midVersion uint32
+	midOK      bool
 }
 
 // NewSession returns session state with the given extranonce prefix (copied)
 // and the initial share target.
 func (v *Validator) NewSession(prefix []byte, target Target) *Session {
-	return &Session{
+	s := &Session{
 		v:       v,
 		prefix:  append([]byte(nil), prefix...),
 		current: target,
-		targets: make(map[uint32]Target),
 	}
+	s.tail.init()
+	return s
 }
 
 // Prefix returns the session's extranonce prefix.
@@ -181,27 +193,49 @@ func (s *Session) Target() Target { return s.current }
 // difficulty change racing in-flight work never rejects honest shares.
 func (s *Session) SetTarget(t Target) {
 	s.current = t
-	for id, old := range s.targets {
-		s.targets[id] = Easier(old, t)
+	for i := range s.sent {
+		e := &s.sent[i]
+		e.target = Easier(e.target, t)
+		e.diff = e.target.Difficulty()
 	}
 }
 
 // JobSent records that j is being sent to the miner under the current target,
 // and forgets targets of jobs the validator no longer holds.
 func (s *Session) JobSent(j *Job) {
-	s.targets[j.ID] = s.current
-	if len(s.targets) > s.v.cfg.KeepJobs {
+	if e := s.sentFor(j.ID); e != nil {
+		e.target, e.diff = s.current, s.current.Difficulty()
+		return
+	}
+	if len(s.sent) >= s.v.cfg.KeepJobs {
 		t := s.v.snap.Load()
-		for id := range s.targets {
-			if t.find(id) == nil {
-				delete(s.targets, id)
+		keep := s.sent[:0]
+		for _, e := range s.sent {
+			if t.find(e.id) != nil {
+				keep = append(keep, e)
 			}
 		}
+		clear(s.sent[len(keep):])
+		s.sent = keep
 	}
+	s.sent = append(s.sent, sentJob{id: j.ID, target: s.current, diff: s.current.Difficulty()})
 }
 
-// Validate judges sub and writes the verdict into res. The common case (a
-// known job, a cached extranonce) performs one header hash and no allocation.
+func (s *Session) sentFor(id uint32) *sentJob {
+	for i := len(s.sent) - 1; i >= 0; i-- {
+		if s.sent[i].id == id {
+			return &s.sent[i]
+		}
+	}
+	return nil
+}
+
+// Validate judges sub and writes the verdict into res. It does not allocate
+// (except BlockData when the share solves a block). A share on a cached
+// extranonce costs one header hash: 3 SHA-256 compressions, or 2 when the
+// version is the one last seen for that extranonce; a new extranonce adds the
+// coinbase blocks after the per-job midstate and 3 compressions per merkle
+// branch level.
 func (s *Session) Validate(sub *Submission, res *Result) {
 	*res = Result{}
 	t := s.v.snap.Load()
@@ -216,17 +250,17 @@ func (s *Session) Validate(sub *Submission, res *Result) {
 		res.Reason = RejectStale
 		return
 	}
-	target, ok := s.targets[job.ID]
-	if !ok {
+	sj := s.sentFor(job.ID)
+	if sj == nil {
 		// The job was never sent to this session.
 		res.Reason = RejectJobNotFound
 		return
 	}
-	if len(s.prefix)+len(sub.Extranonce) != job.ExtranonceSize {
+	if len(s.prefix)+len(sub.Extranonce) != job.ExtranonceSize || len(sub.Extranonce) > len(rootEntry{}.en) {
 		res.Reason = RejectBadExtranonce
 		return
 	}
-	if sub.NTime < job.MinTime || int64(sub.NTime) > s.v.cfg.Now().Unix()+MaxFutureNTime {
+	if sub.NTime < job.MinTime || !s.ntimeOK(sub.NTime) {
 		res.Reason = RejectBadNTime
 		return
 	}
@@ -238,27 +272,55 @@ func (s *Session) Validate(sub *Submission, res *Result) {
 		}
 		version = (job.Version &^ s.mask) | (sub.VersionBits & s.mask)
 	}
-	root := s.merkleRoot(job, sub.Extranonce)
-	PutHeader(&res.Header, version, &job.PrevHash, root, sub.NTime, job.Bits, sub.Nonce)
-	res.Hash = DoubleSHA256(res.Header[:])
-	res.AssignedDifficulty = target.Difficulty()
+
+	e := s.rootFor(lj, sub.Extranonce)
+	if !e.midOK || e.midVersion != version {
+		binary.LittleEndian.PutUint32(e.first[:4], version)
+		e.mid = sha256IV
+		sha256Block(&e.mid, e.first[:])
+		e.midVersion, e.midOK = version, true
+	}
+	tail := &s.tail
+	copy(tail[:4], e.root[28:])
+	binary.LittleEndian.PutUint32(tail[4:], sub.NTime)
+	binary.LittleEndian.PutUint32(tail[8:], job.Bits)
+	binary.LittleEndian.PutUint32(tail[12:], sub.Nonce)
+	hashHeader(&res.Hash, &e.mid, tail)
+	copy(res.Header[:64], e.first[:])
+	copy(res.Header[64:], tail[:16])
+
+	res.AssignedDifficulty = sj.diff
 	// A block is never rejected, even when the share target is harder than
 	// the network's (possible on regtest/testnet): check it first.
 	block := job.NetworkTarget.Met(&res.Hash) &&
 		(s.v.cfg.BlockFloor == nil || s.v.cfg.BlockFloor.Met(&res.Hash))
-	if !block && !target.Met(&res.Hash) {
+	if !block && !sj.target.Met(&res.Hash) {
 		res.Reason = RejectLowDifficulty
 		return
 	}
-	if !lj.dups.insert(&res.Hash) {
+	switch lj.dups.insert(&res.Hash) {
+	case dupSeen:
 		res.Reason = RejectDuplicate
+		return
+	case dupFull:
+		res.Reason = RejectStale
 		return
 	}
 	res.ReachedDifficulty = HashDifficulty(&res.Hash)
 	res.Block = block
-	if res.Block {
+	if block {
 		res.BlockData = job.Block(&res.Header, s.FullExtranonce(sub.Extranonce))
 	}
+}
+
+// ntimeOK reports ntime <= now + MaxFutureNTime, reading the clock only when
+// ntime exceeds the limit computed at the previous reading.
+func (s *Session) ntimeOK(ntime uint32) bool {
+	if int64(ntime) <= s.ntimeMax {
+		return true
+	}
+	s.ntimeMax = s.v.cfg.Now().Unix() + MaxFutureNTime
+	return int64(ntime) <= s.ntimeMax
 }
 
 // VersionBitsFromHeader converts a full header version, as Stratum V2
@@ -274,22 +336,25 @@ func (s *Session) FullExtranonce(minerPart []byte) []byte {
 	return append(append(make([]byte, 0, len(s.prefix)+len(minerPart)), s.prefix...), minerPart...)
 }
 
-// merkleRoot returns the merkle root for job and the miner's extranonce part,
-// from the cache when possible.
-func (s *Session) merkleRoot(job *Job, en []byte) *[32]byte {
+// rootFor returns the cache entry for job and the miner's extranonce part,
+// computing the merkle root (coinbase from the job's midstate, then the
+// branch) on a miss.
+func (s *Session) rootFor(lj *liveJob, en []byte) *rootEntry {
 	for i := range s.roots {
 		e := &s.roots[i]
-		if e.job == job && e.n == len(en) && string(e.en[:e.n]) == string(en) {
-			return &e.root
+		if e.lj == lj && e.n == len(en) && string(e.en[:e.n]) == string(en) {
+			return e
 		}
 	}
 	e := &s.roots[s.nextRot]
 	s.nextRot = (s.nextRot + 1) % len(s.roots)
-	e.job, e.n = job, copy(e.en[:], en)
-	s.scratch = append(s.scratch[:0], job.CoinbasePrefix...)
-	s.scratch = append(s.scratch, s.prefix...)
-	s.scratch = append(s.scratch, en...)
-	s.scratch = append(s.scratch, job.CoinbaseSuffix...)
-	e.root = MerkleRoot(DoubleSHA256(s.scratch), job.MerkleBranch)
-	return &e.root
+	e.lj, e.n, e.midOK = lj, copy(e.en[:], en), false
+	lj.cb.txid(&e.root, &s.scratch, s.prefix, en)
+	branch := lj.job.MerkleBranch
+	for i := range branch {
+		merkleStep(&e.root, &branch[i])
+	}
+	copy(e.first[4:36], lj.job.PrevHash[:])
+	copy(e.first[36:64], e.root[:28])
+	return e
 }
