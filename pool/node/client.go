@@ -1,0 +1,263 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// DefaultTimeout is the per-request timeout when Config.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// maxReplyBytes bounds a reply body: a 4 MB block as hex inside JSON, with
+// room for a large template.
+const maxReplyBytes = 64 << 20
+
+// Config configures one node endpoint.
+type Config struct {
+	// Name identifies the node in logs.
+	Name string
+	// URL is the RPC endpoint, e.g. http://127.0.0.1:18334.
+	URL      string
+	User     string
+	Password string
+	// Timeout bounds every request except a getblocktemplate longpoll, which
+	// only its context bounds. Zero means DefaultTimeout.
+	Timeout time.Duration
+	// WebsocketNotify marks the node as btcd and enables its websocket
+	// block notifications (NotifyBlocks). Bitcoin Core has no websocket.
+	WebsocketNotify bool
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.Name == "" {
+		return errors.New("node: name is empty")
+	}
+	u, err := url.Parse(c.URL)
+	if err != nil {
+		return fmt.Errorf("node %s: url: %w", c.Name, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("node %s: url %q: scheme must be http or https", c.Name, c.URL)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("node %s: url %q has no host", c.Name, c.URL)
+	}
+	if u.User != nil {
+		return fmt.Errorf("node %s: put credentials in user/password, not the url", c.Name)
+	}
+	if c.Timeout < 0 {
+		return fmt.Errorf("node %s: timeout %v is negative", c.Name, c.Timeout)
+	}
+	return nil
+}
+
+// Metrics are the RPC metrics, shared by every Client of a process.
+type Metrics struct {
+	seconds *prometheus.HistogramVec
+	errors  *prometheus.CounterVec
+}
+
+// NewMetrics creates and registers the node metrics on reg (nil: not
+// registered). Registering twice on one registry reuses the first set.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "adit_node_rpc_seconds",
+			Help:    "Latency of node JSON-RPC calls (longpolls included).",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
+		}, []string{"method"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "adit_node_rpc_errors_total",
+			Help: "Node JSON-RPC calls that failed (transport, HTTP, RPC or parse errors).",
+		}, []string{"method"}),
+	}
+	if reg != nil {
+		m.seconds = register(reg, m.seconds)
+		m.errors = register(reg, m.errors)
+	}
+	return m
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err)
+	}
+	return c
+}
+
+// Client talks to one node. It is safe for concurrent use.
+type Client struct {
+	cfg      Config
+	log      *zap.Logger
+	m        *Metrics
+	url      string
+	auth     string
+	http     *http.Client // bounded by cfg.Timeout
+	longpoll *http.Client // no global timeout: ctx bounds a longpoll
+	nextID   atomic.Uint64
+}
+
+// New returns a client for cfg. log and m may be nil.
+func New(cfg Config, log *zap.Logger, m *Metrics) (*Client, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	newTransport := func(idle int) *http.Transport {
+		return &http.Transport{
+			Proxy:                 nil, // a node is never reached through a proxy
+			DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			MaxIdleConns:          idle,
+			MaxIdleConnsPerHost:   idle,
+			MaxConnsPerHost:       0,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   5 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			ResponseHeaderTimeout: 0,
+			DisableCompression:    true,
+		}
+	}
+	c := &Client{
+		cfg:      cfg,
+		log:      log,
+		m:        m,
+		url:      cfg.URL,
+		auth:     "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.User+":"+cfg.Password)),
+		http:     &http.Client{Transport: newTransport(16), Timeout: cfg.Timeout},
+		longpoll: &http.Client{Transport: newTransport(2)},
+	}
+	return c, nil
+}
+
+// Name returns the configured node name.
+func (c *Client) Name() string { return c.cfg.Name }
+
+// Config returns the client's configuration (with defaults applied).
+func (c *Client) Config() Config { return c.cfg }
+
+// Close releases idle connections.
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
+	c.longpoll.CloseIdleConnections()
+}
+
+type request struct {
+	JSONRPC string `json:"jsonrpc"`
+	ID      uint64 `json:"id"`
+	Method  string `json:"method"`
+	Params  []any  `json:"params"`
+}
+
+type rpcErrorObj struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+type response struct {
+	Result json.RawMessage `json:"result"`
+	Error  *rpcErrorObj    `json:"error"`
+}
+
+// Call performs one JSON-RPC call and decodes the result into result (which
+// may be nil to discard it). It is exported for methods this package does not
+// wrap.
+func (c *Client) Call(ctx context.Context, method string, params []any, result any) error {
+	return c.call(ctx, c.http, method, params, result)
+}
+
+func (c *Client) call(ctx context.Context, hc *http.Client, method string, params []any, result any) (err error) {
+	start := time.Now()
+	defer func() {
+		c.m.seconds.WithLabelValues(method).Observe(time.Since(start).Seconds())
+		if err != nil {
+			c.m.errors.WithLabelValues(method).Inc()
+		}
+	}()
+	if params == nil {
+		params = []any{}
+	}
+	body, err := json.Marshal(request{JSONRPC: "1.0", ID: c.nextID.Add(1), Method: method, Params: params})
+	if err != nil {
+		return fmt.Errorf("node: %s: encode request: %w", method, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("node: %s: %w", method, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", c.auth)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("node: %s: %w", method, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
+	if err != nil {
+		return fmt.Errorf("node: %s: read reply: %w", method, err)
+	}
+	if len(raw) > maxReplyBytes {
+		return &ParseError{Method: method, Err: fmt.Errorf("reply larger than %d bytes", maxReplyBytes)}
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		if resp.StatusCode != http.StatusOK {
+			return &HTTPError{Method: method, StatusCode: resp.StatusCode}
+		}
+		return &EmptyBodyError{Method: method, StatusCode: resp.StatusCode}
+	}
+	var r response
+	if err := json.Unmarshal(raw, &r); err != nil {
+		if resp.StatusCode != http.StatusOK {
+			return &HTTPError{Method: method, StatusCode: resp.StatusCode, Body: snippet(raw)}
+		}
+		return &ParseError{Method: method, Err: err}
+	}
+	if r.Error != nil {
+		return &RPCError{Method: method, Code: r.Error.Code, Message: r.Error.Message}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return &HTTPError{Method: method, StatusCode: resp.StatusCode, Body: snippet(raw)}
+	}
+	if result == nil {
+		return nil
+	}
+	if err := json.Unmarshal(r.Result, result); err != nil {
+		return &ParseError{Method: method, Err: err}
+	}
+	return nil
+}
+
+func snippet(b []byte) string {
+	const n = 200
+	if len(b) > n {
+		b = b[:n]
+	}
+	return string(bytes.TrimSpace(b))
+}
