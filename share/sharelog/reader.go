@@ -48,9 +48,9 @@ type Reader struct {
 	// renewed when that moves, so bytes a failed batch wrote and rolled
 	// back can never sit in its buffer.
 	limit int64
-	buf []byte
-	dec Decoder
-	end bool // offline: reached the end (or a torn tail)
+	buf   []byte
+	dec   Decoder
+	end   bool // offline: reached the end (or a torn tail)
 }
 
 // NewReader returns a Reader positioned at from. The zero Position means
@@ -157,11 +157,13 @@ func (r *Reader) Position() Position { return r.pos }
 func (r *Reader) Next(rec *share.Record) (bool, error) {
 	for {
 		if r.live != nil {
-			durable, _ := r.live.Durable()
-			if r.pos.Segment == durable.Segment && r.pos.Offset >= durable.Offset {
-				return false, nil
-			}
+			// Below limit everything is durable; only at the section's end
+			// is the log asked how far it may read now.
 			if r.pos.Offset >= r.limit {
+				durable, _ := r.live.Durable()
+				if r.pos.Segment == durable.Segment && r.pos.Offset >= durable.Offset {
+					return false, nil
+				}
 				r.refill(durable)
 			}
 		} else if r.end {

@@ -417,7 +417,7 @@ func TestGroupCommitConcurrentAppenders(t *testing.T) {
 				t.Fatalf("appended metric %v", n)
 			}
 			groups := histCount(t, reg, "adit_sharelog_group_records")
-			if groups >= workers*per/2 {
+			if policy != FsyncNone && groups >= workers*per/2 { // without fsync, groups are small by nature
 				t.Fatalf("%d groups for %d records: no group commit", groups, workers*per)
 			}
 			fsyncs := histCount(t, reg, "adit_sharelog_fsync_seconds")
