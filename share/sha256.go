@@ -153,6 +153,10 @@ func (t *headerTail) init() {
 // hashHeader finishes SHA256d(header) from the midstate of the header's
 // first 64 bytes: 2 compressions.
 func hashHeader(out *[32]byte, mid *[8]uint32, tail *headerTail) {
+	if useSHANI {
+		hashHeaderSHANI(out, mid, (*[64]byte)(tail), &sha256IV)
+		return
+	}
 	s := *mid
 	sha256Block(&s, tail[:])
 	sha256Final(out, &s)

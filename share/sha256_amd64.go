@@ -21,3 +21,6 @@ var haveSHANI = func() bool {
 	sha := ebx7&(1<<29) != 0
 	return ssse3 && sse41 && sha
 }()
+
+//go:noescape
+func hashHeaderSHANI(out *[32]byte, mid *[8]uint32, tail *[64]byte, iv *[8]uint32)

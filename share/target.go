@@ -134,7 +134,8 @@ func (t Target) float() float64 {
 		if i > 0 && lz > 0 {
 			hi |= t[i-1] >> (64 - lz)
 		}
-		return math.Ldexp(float64(int64(hi>>11)), 64*i-lz+11)
+		// scale by 2^(64i-lz+11), an exact power of two built from its exponent
+		return float64(int64(hi>>11)) * math.Float64frombits(uint64(1023+64*i-lz+11)<<52)
 	}
 	return 0
 }
