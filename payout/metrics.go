@@ -1,0 +1,93 @@
+package payout
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Block statuses, as stored in blocks.status and used as the adit_blocks
+// label.
+const (
+	StatusFound     = "found"
+	StatusSubmitted = "submitted"
+	StatusAccepted  = "accepted"
+	StatusRejected  = "rejected"
+	StatusOrphaned  = "orphaned"
+	StatusMature    = "mature"
+)
+
+var blockStatuses = []string{StatusFound, StatusSubmitted, StatusAccepted, StatusRejected, StatusOrphaned, StatusMature}
+
+// Payout statuses (payouts.status); the adit_payouts_total label also counts
+// "broadcast_error" events.
+const (
+	PayoutPending   = "pending"
+	PayoutBroadcast = "broadcast"
+	PayoutConfirmed = "confirmed"
+)
+
+// Metrics are the payout metrics (names fixed by the operator dashboards).
+// One Metrics is shared by a process's Tracker and Payer.
+type Metrics struct {
+	blocks       *prometheus.GaugeVec
+	payouts      *prometheus.CounterVec
+	payoutSats   prometheus.Counter
+	balances     prometheus.Gauge
+	windowShares prometheus.Gauge
+}
+
+// NewMetrics creates the metrics and registers them on reg (nil: not
+// registered). Registering on a registry that already has them reuses the
+// registered collectors.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		blocks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "adit_blocks",
+			Help: "Blocks found by the pool, by lifecycle status.",
+		}, []string{"status"}),
+		payouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "adit_payouts_total",
+			Help: "Payout transaction events: pending (recorded), broadcast, confirmed, broadcast_error.",
+		}, []string{"status"}),
+		payoutSats: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "adit_payout_satoshis_total",
+			Help: "Satoshis paid to miners in confirmed payout transactions.",
+		}),
+		balances: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "adit_balances_satoshis",
+			Help: "Total owed to miners: the sum of all ledger balances except the fee account.",
+		}),
+		windowShares: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "adit_pplns_window_shares",
+			Help: "Number of shares in the last PPLNS window snapshot.",
+		}),
+	}
+	for _, s := range blockStatuses {
+		m.blocks.WithLabelValues(s)
+	}
+	for _, s := range []string{PayoutPending, PayoutBroadcast, PayoutConfirmed, "broadcast_error"} {
+		m.payouts.WithLabelValues(s)
+	}
+	if reg != nil {
+		m.blocks = register(reg, m.blocks)
+		m.payouts = register(reg, m.payouts)
+		m.payoutSats = register(reg, m.payoutSats)
+		m.balances = register(reg, m.balances)
+		m.windowShares = register(reg, m.windowShares)
+	}
+	return m
+}
+
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
+			}
+		}
+		panic(err) // a name clash with a different metric is a programming error
+	}
+	return c
+}
