@@ -1,0 +1,91 @@
+// Command aditctl is the Adit administration CLI.
+//
+//	aditctl check-config -config FILE   validate a daemon configuration
+//	aditctl status [-http ADDR]          show a running daemon's pool status
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/adit-pool/adit/pool"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "aditctl:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: aditctl <command> [flags]
+
+commands:
+  check-config -config FILE   validate a daemon configuration
+  status [-http ADDR]          show a running daemon's pool status (default 127.0.0.1:8080)`
+
+func run(args []string, out io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "check-config":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		path := fs.String("config", "", "configuration file")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		cfg, err := pool.LoadConfig(*path, os.Getenv)
+		if err != nil {
+			return err
+		}
+		if err := cfg.Validate(); err != nil {
+			return fmt.Errorf("invalid configuration:\n%w", err)
+		}
+		_, err = fmt.Fprintln(out, "configuration ok")
+		return err
+	case "status":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		addr := fs.String("http", "127.0.0.1:8080", "the daemon's HTTP address")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return status(*addr, out)
+	case "help", "-h", "--help":
+		_, err := fmt.Fprintln(out, usage)
+		return err
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+func status(addr string, out io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/api/v1/pool", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s answered %s", addr, resp.Status)
+	}
+	var v map[string]any
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&v); err != nil {
+		return fmt.Errorf("decoding status: %w", err)
+	}
+	b, _ := json.MarshalIndent(v, "", "  ")
+	_, err = fmt.Fprintln(out, string(b))
+	return err
+}

@@ -1,0 +1,68 @@
+package pool
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// poolStatus is the JSON body of /api/v1/pool.
+type poolStatus struct {
+	Network        string  `json:"network"`
+	Height         int64   `json:"height"`
+	JobID          uint32  `json:"job_id"`
+	TemplateAgeSec float64 `json:"template_age_seconds"`
+	Hashrate       float64 `json:"hashrate_hs"`
+	SharesWindow   int64   `json:"shares_last_10m"`
+	Stratum        string  `json:"stratum"`
+}
+
+func (p *Pool) httpHandler(gatherer prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/v1/pool", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, p.status(time.Now()))
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(dashboardHTML))
+	})
+	return mux
+}
+
+func (p *Pool) status(now time.Time) poolStatus {
+	s := poolStatus{Network: p.cfg.Network, Stratum: p.StratumAddr()}
+	if j := p.hub.latest(); j != nil {
+		s.Height, s.JobID = j.Height, j.ID
+		s.TemplateAgeSec = now.Sub(j.Created).Seconds()
+	}
+	s.Hashrate, s.SharesWindow = p.hashrate.rate(now)
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// dashboardHTML is a dependency-free page polling the JSON API.
+const dashboardHTML = `<!doctype html>
+<html><head><meta charset="utf-8"><title>Adit pool</title>
+<style>body{font:15px system-ui,sans-serif;margin:2em;max-width:44em}td{padding:.2em 1em .2em 0}
+h1{font-size:1.4em}code{background:#eee;padding:0 .3em}</style></head>
+<body><h1>Adit pool</h1>
+<table id="t"><tr><td>loading…</td></tr></table>
+<p>Prometheus metrics: <a href="/metrics">/metrics</a> · JSON: <a href="/api/v1/pool">/api/v1/pool</a></p>
+<script>
+const fmt=h=>{const u=["H/s","kH/s","MH/s","GH/s","TH/s","PH/s","EH/s"];let i=0;while(h>=1000&&i<u.length-1){h/=1000;i++}return h.toFixed(2)+" "+u[i]};
+async function tick(){try{const s=await (await fetch("/api/v1/pool")).json();
+const rows=[["Network",s.network],["Stratum",s.stratum],["Height",s.height],["Job",s.job_id],
+["Template age",s.template_age_seconds.toFixed(1)+" s"],["Hashrate (10 min)",fmt(s.hashrate_hs)],["Shares (10 min)",s.shares_last_10m]];
+document.getElementById("t").innerHTML=rows.map(r=>"<tr><td>"+r[0]+"</td><td><code>"+r[1]+"</code></td></tr>").join("");}catch(e){}}
+tick();setInterval(tick,2000);
+</script></body></html>`

@@ -1,0 +1,252 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/adit-pool/adit/pool/node"
+	"github.com/adit-pool/adit/pool/template"
+	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/stratum"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+)
+
+// Deps are the injected process-wide facilities.
+type Deps struct {
+	Log        *zap.Logger
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	// ShareLog makes accepted shares durable; nil counts them only.
+	ShareLog ShareLog
+	// Blocks records found blocks; nil logs them.
+	Blocks BlockStore
+}
+
+// Pool is the running daemon: template source, job broadcast, protocol
+// servers and HTTP endpoints.
+type Pool struct {
+	cfg       Config
+	log       *zap.Logger
+	gatherer  prometheus.Gatherer
+	m         *metrics
+	validator *share.Validator
+	hub       *jobHub
+	backend   *backend
+	source    *template.Source
+	stratum   *stratum.Server
+	hashrate  hashrateWindow
+
+	mu       sync.Mutex
+	httpAddr net.Addr
+}
+
+// New wires the pool from a validated configuration. It opens no sockets;
+// Run does.
+func New(cfg Config, deps Deps) (*Pool, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	params, _ := cfg.ChainParams()
+	payout, err := DecodeAddress(cfg.PayoutAddress, params)
+	if err != nil {
+		return nil, err
+	}
+	script, err := txscript.PayToAddrScript(payout)
+	if err != nil {
+		return nil, fmt.Errorf("payout_address: %w", err)
+	}
+	mask, _ := cfg.VersionMaskValue()
+	log := deps.Log
+	p := &Pool{cfg: cfg, log: log, gatherer: deps.Gatherer, m: newMetrics(deps.Registerer)}
+
+	vcfg := share.ValidatorConfig{}
+	if d := cfg.Regtest.BlockFloorDifficulty; d > 0 {
+		floor := share.TargetFromDifficulty(d)
+		vcfg.BlockFloor = &floor
+	}
+	p.validator = share.NewValidator(vcfg)
+	p.hub = newJobHub(p.m.jobBroadcast)
+
+	nodeMetrics := node.NewMetrics(deps.Registerer)
+	var nodes []*node.Client
+	for i, nc := range cfg.Nodes {
+		name := nc.Name
+		if name == "" {
+			name = fmt.Sprintf("node%d", i)
+		}
+		c, err := node.New(node.Config{
+			Name: name, URL: nc.URL, User: nc.User, Password: nc.Password,
+			Timeout: nc.Timeout.D(), WebsocketNotify: nc.Websocket,
+		}, log.Named("node").With(zap.String("node", name)), nodeMetrics)
+		if err != nil {
+			return nil, fmt.Errorf("node[%d]: %w", i, err)
+		}
+		nodes = append(nodes, c)
+	}
+	builder, err := template.NewBuilder(template.BuilderConfig{
+		PayoutScript:   script,
+		PoolTag:        cfg.PoolTag,
+		ExtranonceSize: PrefixSize + 8,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tmetrics := template.NewMetrics(deps.Registerer)
+	p.source, err = template.NewSource(template.SourceConfig{
+		Refresh: cfg.Templates.Refresh.D(),
+		Poll:    cfg.Templates.Poll.D(),
+	}, nodes, builder, log.Named("templates"), tmetrics)
+	if err != nil {
+		return nil, err
+	}
+	blocks := deps.Blocks
+	if blocks == nil {
+		blocks = logBlockStore{log: log.Named("blocks")}
+	}
+	p.backend = &backend{
+		log:       log.Named("shares"),
+		params:    params,
+		instance:  cfg.Instance,
+		vardiff:   &p.cfg.Vardiff,
+		hub:       p.hub,
+		extranonc: newExtranonceAllocator(cfg.InstanceID),
+		shareLog:  deps.ShareLog,
+		blocks:    blocks,
+		submitter: template.NewSubmitter(nodes, log.Named("submit"), tmetrics),
+		m:         p.m,
+		hashrate:  &p.hashrate,
+	}
+	sc := cfg.Stratum
+	p.stratum, err = stratum.NewServer(stratum.Config{
+		Listen:           sc.Listen,
+		MaxLineBytes:     sc.MaxLineBytes,
+		MaxConns:         sc.MaxConns,
+		MaxConnsPerIP:    sc.MaxConnsPerIP,
+		HandshakeTimeout: sc.HandshakeTimeout.D(),
+		IdleTimeout:      sc.IdleTimeout.D(),
+		WriteTimeout:     sc.WriteTimeout.D(),
+		SendQueue:        sc.SendQueue,
+		VersionMask:      mask,
+		StartDifficulty:  cfg.Vardiff.Start,
+	}.WithDefaults(), stratum.Deps{
+		Validator:   p.validator,
+		Backend:     p.backend,
+		Log:         log.Named("stratum"),
+		Registerer:  deps.Registerer,
+		Shares:      p.m.shares.MustCurryWith(prometheus.Labels{"protocol": share.ProtocolV1.String()}),
+		Connections: p.m.connections.WithLabelValues(share.ProtocolV1.String()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Run serves until ctx is cancelled, then drains the sessions, waits for
+// running block submissions and returns. It returns early with an error if a
+// listener cannot be opened.
+func (p *Pool) Run(ctx context.Context) error {
+	httpLn, err := net.Listen("tcp", p.cfg.HTTP.Listen)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	p.mu.Lock()
+	p.httpAddr = httpLn.Addr()
+	p.mu.Unlock()
+
+	bgCtx, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBG()
+	p.backend.bgCtx = bgCtx
+
+	g, gctx := errgroup.WithContext(ctx)
+	firstJob := make(chan struct{})
+	g.Go(func() error { return p.source.Run(gctx) })
+	g.Go(func() error { return p.publishJobs(gctx, firstJob) })
+	g.Go(func() error {
+		// Miners are let in only once there is work to hand them.
+		select {
+		case <-firstJob:
+		case <-gctx.Done():
+			return nil
+		}
+		err := p.stratum.Run(gctx)
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	})
+	srv := &http.Server{Handler: p.httpHandler(p.gatherer), ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error {
+		if err := srv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	p.log.Info("pool running", zap.String("http", httpLn.Addr().String()), zap.String("network", p.cfg.Network))
+	err = g.Wait()
+	// Give in-flight block submissions a bounded time to finish.
+	done := make(chan struct{})
+	go func() { p.backend.submits.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		p.log.Warn("block submissions still running at shutdown")
+	}
+	cancelBG()
+	<-done
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
+
+// publishJobs moves jobs from the template source to the validator, then to
+// the sessions (in that order, so a share on a new job always validates).
+// firstJob is closed after the first job is published.
+func (p *Pool) publishJobs(ctx context.Context, firstJob chan<- struct{}) error {
+	var once sync.Once
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case j := <-p.source.Jobs():
+			p.validator.AddJob(j)
+			p.hub.publish(j)
+			once.Do(func() { close(firstJob) })
+			p.m.jobsPublished.WithLabelValues(fmt.Sprint(j.Clean)).Inc()
+			p.log.Debug("job published", zap.Uint32("id", j.ID), zap.Int64("height", j.Height), zap.Bool("clean", j.Clean))
+		}
+	}
+}
+
+// StratumAddr is the Stratum V1 listen address once Run has started.
+func (p *Pool) StratumAddr() string {
+	if a := p.stratum.Addr(); a != nil {
+		return a.String()
+	}
+	return p.cfg.Stratum.Listen
+}
+
+// HTTPAddr is the HTTP listen address once Run has started ("" before).
+func (p *Pool) HTTPAddr() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.httpAddr == nil {
+		return ""
+	}
+	return p.httpAddr.String()
+}
