@@ -3,8 +3,8 @@ package share
 import (
 	"encoding/binary"
 	"math"
-	"math/bits"
 	"math/big"
+	"math/bits"
 )
 
 // Target is a 256-bit unsigned threshold stored as four 64-bit limbs, least
