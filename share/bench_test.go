@@ -135,9 +135,9 @@ func BenchmarkValidateShare(b *testing.B) {
 	en := []byte{9, 9, 9, 9}
 	sub := Submission{JobID: bs.job.ID, Extranonce: en, NTime: 1_700_000_000, HasVersion: true}
 	var res Result
-	b.ReportMetric(3, "sha-blocks/op")
 	b.ReportAllocs()
 	b.ResetTimer()
+	b.ReportMetric(3, "sha-blocks/op")
 	for i := 0; i < b.N; i++ {
 		if i%sharesPerJob == sharesPerJob-1 {
 			bs.nextJob(uint32(i/sharesPerJob) + 2)
@@ -160,10 +160,10 @@ func BenchmarkValidateShareNewExtranonce(b *testing.B) {
 	en := make([]byte, 4)
 	sub := Submission{JobID: bs.job.ID, Extranonce: en, NTime: 1_700_000_000, HasVersion: true}
 	var res Result
-	b.ReportMetric(float64(bs.blocksNew), "sha-blocks/op")
-	b.ReportMetric(float64(bs.cbLen), "coinbase-bytes")
 	b.ReportAllocs()
 	b.ResetTimer()
+	b.ReportMetric(float64(bs.blocksNew), "sha-blocks/op")
+	b.ReportMetric(float64(bs.cbLen), "coinbase-bytes")
 	for i := 0; i < b.N; i++ {
 		if i%sharesPerJob == sharesPerJob-1 {
 			bs.nextJob(uint32(i/sharesPerJob) + 2)
@@ -186,9 +186,9 @@ func BenchmarkValidateShareSameVersion(b *testing.B) {
 	bs := newBenchSetup(b, 0)
 	sub := Submission{JobID: bs.job.ID, Extranonce: []byte{9, 9, 9, 9}, NTime: 1_700_000_000}
 	var res Result
-	b.ReportMetric(2, "sha-blocks/op")
 	b.ReportAllocs()
 	b.ResetTimer()
+	b.ReportMetric(2, "sha-blocks/op")
 	for i := 0; i < b.N; i++ {
 		if i%sharesPerJob == sharesPerJob-1 {
 			bs.nextJob(uint32(i/sharesPerJob) + 2)
