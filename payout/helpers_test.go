@@ -2,6 +2,7 @@ package payout
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -64,3 +65,5 @@ func insertShares(t testing.TB, db *pgxpool.Pool, shares []testShare) {
 		t.Fatal(err)
 	}
 }
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
