@@ -130,12 +130,16 @@ CREATE INDEX pool_utxos_unspent ON pool_utxos (value_sats DESC) WHERE spent_by I
 -- recent shares whose assigned difficulties sum to target, the boundary share
 -- counted for the part that reaches target, aggregated per address. If the
 -- shares run out first, all of them count in full. It walks in keyset chunks
--- of chunk rows (index-only scans) to find the boundary, then aggregates the
--- exact range once.
+-- (index-only scans; 4096 rows first, doubling up to chunk rows) to find the
+-- boundary, then aggregates the exact range once.
 CREATE FUNCTION adit_pplns_window(a_time timestamptz, a_instance text, a_id bigint,
                                   target double precision, chunk integer)
 RETURNS TABLE (address text, weight double precision, shares bigint)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE
+-- Plan each statement for its actual cursor and LIMIT: a generic plan
+-- cannot tell a 4096-row chunk from the whole table.
+SET plan_cache_mode = force_custom_plan
+AS $$
 DECLARE
     acc     double precision := 0;  -- weight of the chunks fully inside
     k_time  timestamptz := a_time;  -- keyset cursor
@@ -152,6 +156,7 @@ DECLARE
     b_inst  text;
     b_id    bigint;
     b_w     double precision;       -- its counted weight
+    cur     integer := least(chunk, 4096); -- chunk size: doubles up to chunk
 BEGIN
     IF NOT (target > 0) THEN
         RETURN;
@@ -175,7 +180,7 @@ BEGIN
                       AND NOT (started AND sh.time = k_time AND sh.instance = k_inst AND sh.id = k_id)
                       AND sh.assigned_difficulty > 0
                     ORDER BY sh.time DESC, sh.instance DESC, sh.id DESC
-                    LIMIT chunk
+                    LIMIT cur
                 ) s
             ) c
         ) q
@@ -193,6 +198,7 @@ BEGIN
         acc := acc + r_cum;
         k_time := r_time; k_inst := r_inst; k_id := r_id;
         started := true;
+        cur := least(chunk, cur * 2);
     END LOOP;
     IF b_time IS NULL THEN
         RETURN; -- no shares at all

@@ -55,3 +55,6 @@ func DropPartitions(ctx context.Context, pool *pgxpool.Pool, cutoff time.Time) (
 	}
 	return names, nil
 }
+
+// partitionName is the name of d's partition (see adit_shares_ensure_partition).
+func partitionName(d day) string { return "shares_p" + d.time().Format("20060102") }

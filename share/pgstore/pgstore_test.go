@@ -375,3 +375,82 @@ func TestLastShippedIDAndLogReplacement(t *testing.T) {
 	run(l2)
 	checkExactlyOnce(t, pool, 150)
 }
+
+// TestShippedRowsMatchRecords checks every column written by the binary
+// COPY encoder against the record, including a batch spanning two days.
+func TestShippedRowsMatchRecords(t *testing.T) {
+	_, pool := setup(t)
+	ctx := context.Background()
+	l := openLog(t, t.TempDir())
+	defer l.Close()
+	base := time.Date(2031, 1, 2, 23, 59, 59, 999_999_000, time.UTC)
+	var want []share.Record
+	for i := range 6 {
+		r := record(i, base.Add(time.Duration(i)*300*time.Microsecond))
+		r.Protocol = share.ProtocolV2
+		r.Block = i == 3
+		r.Height = 1<<40 + int64(i)
+		r.JobID = 0xfffffff0 + uint32(i)
+		r.AssignedDifficulty = 1e-4 * float64(i+1)
+		r.ReachedDifficulty = 123456.789
+		r.NetworkDifficulty = 1.2345e14
+		r.Worker.Name = "rigé ✓"
+		for j := range r.Hash {
+			r.Hash[j] = byte(j * (i + 1))
+		}
+		if err := l.Append(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+	sh, err := NewShipper(pool, l, instance, Config{}, zaptest.NewLogger(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sh.Run(c) }()
+	waitShipped(t, l, sh, 10*time.Second)
+	cancel()
+	<-done
+	rows, err := pool.Query(ctx, `SELECT instance, id, time, address, worker, protocol, job_id, height,
+		assigned_difficulty, reached_difficulty, network_difficulty, is_block, hash, remote_addr,
+		tableoid::regclass::text FROM shares ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		var (
+			g         share.Record
+			id, job   int64
+			proto     int16
+			hash      []byte
+			partition string
+		)
+		if err := rows.Scan(&g.Instance, &id, &g.Time, &g.Worker.Address, &g.Worker.Name, &proto, &job, &g.Height,
+			&g.AssignedDifficulty, &g.ReachedDifficulty, &g.NetworkDifficulty, &g.Block, &hash, &g.RemoteAddr, &partition); err != nil {
+			t.Fatal(err)
+		}
+		g.ID, g.JobID, g.Protocol = uint64(id), uint32(job), share.Protocol(proto)
+		copy(g.Hash[:], hash)
+		w := want[i]
+		w.Time = w.Time.Truncate(time.Microsecond)
+		if !g.Time.Equal(w.Time) {
+			t.Errorf("row %d time %v want %v", i, g.Time, w.Time)
+		}
+		g.Time = w.Time
+		if g != w {
+			t.Errorf("row %d:\n got %+v\nwant %+v", i, g, w)
+		}
+		wantPart := "shares_p" + w.Time.Format("20060102")
+		if partition != wantPart {
+			t.Errorf("row %d in %s, want %s", i, partition, wantPart)
+		}
+		i++
+	}
+	if err := rows.Err(); err != nil || i != len(want) {
+		t.Fatalf("%d rows (%v)", i, err)
+	}
+}

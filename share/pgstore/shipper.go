@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -60,7 +61,10 @@ type Shipper struct {
 	recs    []share.Record
 	parts   map[day]bool // partitions known to exist
 	workers map[share.Worker]*seen
-	src     copySource
+	copyBuf []byte
+	copyRd  bytes.Reader
+	copySQL map[day]string // COPY into one day's partition
+	copyAll string         // COPY into the partitioned table
 }
 
 type seen struct{ first, last time.Time }
@@ -98,6 +102,8 @@ func NewShipper(pool *pgxpool.Pool, l *sharelog.Log, instance string, cfg Config
 		recs:     make([]share.Record, 0, cfg.MaxBatch),
 		parts:    make(map[day]bool),
 		workers:  make(map[share.Worker]*seen),
+		copySQL:  make(map[day]string),
+		copyAll:  copySQL("shares"),
 	}, nil
 }
 
@@ -284,12 +290,13 @@ func (s *Shipper) shipBatch(ctx context.Context, from, to sharelog.Position, las
 		return fmt.Errorf("pgstore: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	s.src.reset(s.recs)
-	n, err := tx.CopyFrom(ctx, pgx.Identifier{"shares"}, shareColumns, &s.src)
+	s.copyBuf = appendCopyBinary(s.copyBuf[:0], s.recs)
+	s.copyRd.Reset(s.copyBuf)
+	tag, err := tx.Conn().PgConn().CopyFrom(ctx, &s.copyRd, s.copyTarget())
 	if err != nil {
 		return fmt.Errorf("pgstore: copy %d shares: %w", len(s.recs), err)
 	}
-	if n != int64(len(s.recs)) {
+	if n := tag.RowsAffected(); n != int64(len(s.recs)) {
 		return fmt.Errorf("%w: %d of %d", ErrShortCopy, n, len(s.recs))
 	}
 	b := &pgx.Batch{}
@@ -302,7 +309,7 @@ func (s *Shipper) shipBatch(ctx context.Context, from, to sharelog.Position, las
 		br.Close()
 		return fmt.Errorf("pgstore: upsert workers: %w", err)
 	}
-	tag, err := br.Exec()
+	tag, err = br.Exec()
 	if err != nil {
 		br.Close()
 		return fmt.Errorf("pgstore: move position: %w", err)
@@ -320,6 +327,27 @@ func (s *Shipper) shipBatch(ctx context.Context, from, to sharelog.Position, las
 	s.m.BatchRecords.Observe(float64(len(s.recs)))
 	s.m.Shipped.Add(float64(len(s.recs)))
 	return nil
+}
+
+// copyTarget returns the COPY statement for the batch: straight into the
+// day's partition when the whole batch falls on one day (the common case,
+// which spares Postgres the per-row partition routing), else into shares.
+func (s *Shipper) copyTarget() string {
+	d := dayOf(s.recs[0].Time)
+	if dayOf(s.recs[len(s.recs)-1].Time) != d {
+		return s.copyAll
+	}
+	for i := range s.recs {
+		if dayOf(s.recs[i].Time) != d {
+			return s.copyAll
+		}
+	}
+	q, ok := s.copySQL[d]
+	if !ok {
+		q = copySQL(pgx.Identifier{partitionName(d)}.Sanitize())
+		s.copySQL[d] = q
+	}
+	return q
 }
 
 // ensurePartitions creates the partitions the batch's days need (usually
@@ -384,52 +412,6 @@ func (s *Shipper) queueWorkers(b *pgx.Batch) {
 		    last_seen = GREATEST(workers.last_seen, EXCLUDED.last_seen)`,
 		addrs, names, firsts, lasts)
 }
-
-var shareColumns = []string{
-	"instance", "id", "time", "address", "worker", "protocol", "job_id", "height",
-	"assigned_difficulty", "reached_difficulty", "network_difficulty", "is_block", "hash", "remote_addr",
-}
-
-// copySource feeds records to COPY, reusing one values slice.
-type copySource struct {
-	recs []share.Record
-	i    int
-	vals []any
-}
-
-func (c *copySource) reset(recs []share.Record) {
-	c.recs, c.i = recs, -1
-	if c.vals == nil {
-		c.vals = make([]any, len(shareColumns))
-	}
-}
-
-func (c *copySource) Next() bool {
-	c.i++
-	return c.i < len(c.recs)
-}
-
-func (c *copySource) Values() ([]any, error) {
-	r := &c.recs[c.i]
-	v := c.vals
-	v[0] = r.Instance
-	v[1] = int64(r.ID)
-	v[2] = r.Time
-	v[3] = r.Worker.Address
-	v[4] = r.Worker.Name
-	v[5] = int16(r.Protocol)
-	v[6] = int64(r.JobID)
-	v[7] = r.Height
-	v[8] = r.AssignedDifficulty
-	v[9] = r.ReachedDifficulty
-	v[10] = r.NetworkDifficulty
-	v[11] = r.Block
-	v[12] = r.Hash[:]
-	v[13] = r.RemoteAddr
-	return v, nil
-}
-
-func (c *copySource) Err() error { return nil }
 
 // maintainLoop creates partitions ahead and drops them by retention, now
 // and every MaintenanceInterval (sooner after a failure).
