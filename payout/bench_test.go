@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/adit-pool/adit/share"
 )
 
 // BenchmarkSnapshot10M measures the PPLNS snapshot (Tracker.Snapshot: the
@@ -73,5 +71,4 @@ func BenchmarkSnapshot10M(b *testing.B) {
 			b.ReportMetric(float64(n), "shares")
 		})
 	}
-	_ = share.Record{}
 }

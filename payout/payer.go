@@ -329,6 +329,9 @@ func (p *Payer) record(ctx context.Context) (*Payout, error) {
 		return nil, fmt.Errorf("payout: record commit: %w", err)
 	}
 	p.m.payouts.WithLabelValues(PayoutPending).Inc()
+	if owed, err := totalOwed(ctx, p.db, p.cfg.FeeAccount); err == nil {
+		p.m.balances.Set(float64(owed))
+	}
 	p.log.Info("payout recorded", zap.Int64("payout_id", po.ID), zap.Stringer("txid", txid),
 		zap.Int("miners", len(outs)), zap.Int64("paid_sats", paid), zap.Int64("fee_sats", fee))
 	return po, nil
