@@ -246,7 +246,7 @@ func TestNoAllocationFromClaimedLengths(t *testing.T) {
 		// template_id, then SEQ0_64K count 65535 with nothing behind it.
 		TypeRequestTransactionDataSuccess: {1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0xff, 0xff},
 		// template_id, excess_data empty, one B0_16M claiming 16 MiB.
-		TypeSubmitSolution: {1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
+		TypeSubmitSolution:             {1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
 		TypeSetGroupChannel:            {1, 0, 0, 0, 0xff, 0xff, 1, 2},
 		TypeProvideMissingTransactions: {1, 0, 0, 0, 0xff, 0xff, 1},
 		TypeDeclareMiningJob:           {1, 0, 0, 0, 0},

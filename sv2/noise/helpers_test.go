@@ -1,0 +1,107 @@
+package noise
+
+import (
+	"encoding/csv"
+	"encoding/hex"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/adit-pool/adit/sv2/keys"
+)
+
+const vectorsDir = "../../../shared/vectors"
+
+// detRand is a deterministic io.Reader for reproducible keys.
+func detRand(seed byte) io.Reader {
+	var s [32]byte
+	for i := range s {
+		s[i] = seed
+	}
+	return rand.NewChaCha8(s)
+}
+
+func mustHex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readCSV(t *testing.T, name string) []map[string]string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(vectorsDir, "bip324", name))
+	if err != nil {
+		t.Skipf("vectors not available: %v", err)
+	}
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]string
+	for _, r := range rows[1:] {
+		m := map[string]string{}
+		for i, k := range rows[0] {
+			m[k] = r[i]
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// fixture is an authority and a certified static key valid around epoch.
+type fixture struct {
+	authority *keys.SecretKey
+	static    *CertifiedKey
+	epoch     time.Time
+}
+
+func newFixture(t testing.TB) fixture {
+	t.Helper()
+	auth, err := keys.GenerateSecretKey(detRand(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	epoch := time.Unix(1_750_000_000, 0)
+	static, err := NewCertifiedKey(detRand(2), auth, epoch, epoch.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fixture{authority: auth, static: static, epoch: epoch}
+}
+
+func (f fixture) authorityPub() *keys.PublicKey {
+	pk := f.authority.PublicKey()
+	return &pk
+}
+
+func (f fixture) clock(d time.Duration) func() time.Time {
+	return func() time.Time { return f.epoch.Add(d) }
+}
+
+func keysGenerate(seed byte) (*keys.SecretKey, error) { return keys.GenerateSecretKey(detRand(seed)) }
+
+// nil2rand returns the production randomness source.
+func nil2rand() io.Reader { return randReader(nil) }
+
+func runTranscriptB(b *testing.B, f fixture) (act1 [Act1Size]byte, act2 []byte, ini, resp handshakeResult) {
+	var hs initiatorHandshake
+	act1, err := hs.start(detRand(10))
+	if err != nil {
+		b.Fatal(err)
+	}
+	act2, resp, err = respond(detRand(11), f.static, act1[:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	if ini, err = hs.finish(act2); err != nil {
+		b.Fatal(err)
+	}
+	return act1, act2, ini, resp
+}
