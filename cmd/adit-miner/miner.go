@@ -123,6 +123,7 @@ func (m *miner) session(ctx context.Context) error {
 	// the pool recorded); then the connection closes.
 	g, gctx := errgroup.WithContext(ctx)
 	var submitters sync.WaitGroup
+	submitters.Add(m.cfg.Submitters) // before anything can Wait on it
 	g.Go(func() error {
 		<-gctx.Done()
 		submitters.Wait()
@@ -146,7 +147,6 @@ func (m *miner) session(ctx context.Context) error {
 		g.Go(func() error { m.hashLoop(gctx, i); return nil })
 	}
 	for range m.cfg.Submitters {
-		submitters.Add(1)
 		g.Go(func() error {
 			defer submitters.Done()
 			m.submitLoop(gctx, c)
