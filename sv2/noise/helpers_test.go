@@ -105,3 +105,7 @@ func runTranscriptB(b *testing.B, f fixture) (act1 [Act1Size]byte, act2 []byte, 
 	}
 	return act1, act2, ini, resp
 }
+
+func runTranscriptT(t *testing.T, f fixture) (act1 [Act1Size]byte, act2 []byte, ini, resp handshakeResult) {
+	return runTranscript(t, f)
+}
