@@ -83,40 +83,63 @@ func (b *backend) AllocateExtranonce() ([]byte, func(), error) { return b.extran
 func (b *backend) SubscribeJobs() (<-chan *share.Job, func()) { return b.hub.subscribe() }
 
 // Accept submits a block candidate at once (before anything else can delay
-// it), then makes the share durable.
+// it), then makes the share durable, then records the block with the
+// share's log id.
 func (b *backend) Accept(ctx context.Context, rec *share.Record, res *share.Result) error {
 	rec.Instance = b.instance
 	b.hashrate.add(rec.Time, rec.AssignedDifficulty)
+	var submitted <-chan submitResult
 	if res.Block {
-		b.blockFound(rec, res)
+		submitted = b.submitBlock(res)
 	}
+	var err error
 	if b.shareLog != nil {
-		if err := b.shareLog.Append(ctx, rec); err != nil {
+		if err = b.shareLog.Append(ctx, rec); err != nil {
 			b.m.acceptErrors.Inc()
 			b.log.Error("share not recorded", zap.Error(err), zap.String("address", rec.Worker.Address))
-			return err
 		}
 	}
-	return nil
+	if res.Block {
+		b.recordBlock(*rec, res, submitted)
+	}
+	return err
 }
 
-func (b *backend) blockFound(rec *share.Record, res *share.Result) {
+type submitResult struct {
+	accepted bool
+	err      error
+}
+
+// submitBlock sends the solved block to the nodes in the background. The
+// submission runs on the pool's context, so the finding miner disconnecting
+// cannot cancel it.
+func (b *backend) submitBlock(res *share.Result) <-chan submitResult {
 	b.m.blocksFound.Inc()
-	hash := res.Hash
-	fb := FoundBlock{Record: *rec, Hash: hash, Height: res.Job.Height, Reward: res.Job.CoinbaseValue}
-	b.log.Info("block found", zap.Int64("height", fb.Height), zap.String("hash", displayHash(hash)),
-		zap.String("address", rec.Worker.Address), zap.String("worker", rec.Worker.Name))
-	block := res.BlockData
+	b.log.Info("block found", zap.Int64("height", res.Job.Height), zap.String("hash", displayHash(res.Hash)))
+	out := make(chan submitResult, 1)
+	block, hash := res.BlockData, res.Hash
+	b.submits.Add(1)
+	go func() {
+		defer b.submits.Done()
+		accepted, err := b.submitter.SubmitBlock(b.bgCtx, block, hash)
+		out <- submitResult{accepted, err}
+	}()
+	return out
+}
+
+// recordBlock stores the found block, then its submission outcome.
+func (b *backend) recordBlock(rec share.Record, res *share.Result, submitted <-chan submitResult) {
+	fb := FoundBlock{Record: rec, Hash: res.Hash, Height: res.Job.Height, Reward: res.Job.CoinbaseValue}
 	b.submits.Add(1)
 	go func() {
 		defer b.submits.Done()
 		ctx := b.bgCtx
-		accepted, err := b.submitter.SubmitBlock(ctx, block, hash)
 		if err := b.blocks.Found(ctx, fb); err != nil {
-			b.log.Error("block not recorded", zap.Error(err), zap.String("hash", displayHash(hash)))
+			b.log.Error("block not recorded", zap.Error(err), zap.String("hash", displayHash(fb.Hash)))
 		}
-		if err := b.blocks.Submitted(ctx, hash, accepted, err); err != nil {
-			b.log.Error("block submission not recorded", zap.Error(err))
+		r := <-submitted
+		if err := b.blocks.Submitted(ctx, fb.Hash, r.accepted, r.err); err != nil {
+			b.log.Error("block submission not recorded", zap.Error(err), zap.String("hash", displayHash(fb.Hash)))
 		}
 	}()
 }

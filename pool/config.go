@@ -35,7 +35,32 @@ type Config struct {
 	Log       LogConfig       `toml:"log"`
 	ShareLog  ShareLogConfig  `toml:"sharelog"`
 	Database  DatabaseConfig  `toml:"database"`
+	Payout    PayoutConfig    `toml:"payout"`
 	Regtest   RegtestConfig   `toml:"regtest"`
+}
+
+// PayoutConfig turns on PPLNS crediting and payouts (they need the database).
+type PayoutConfig struct {
+	Enabled bool `toml:"enabled"`
+	// KeyFile holds the pool's signing key (WIF or hex; mode 0600). Its
+	// P2WPKH address must be payout_address, so coinbases are spendable.
+	KeyFile string `toml:"key_file"`
+	// FeeBasisPoints is the pool fee in 1/100 % (100 = 1 %).
+	FeeBasisPoints int64  `toml:"fee_basis_points"`
+	FeeAccount     string `toml:"fee_account"`
+	// PPLNSFactor: the window is factor × network difficulty.
+	PPLNSFactor float64 `toml:"pplns_factor"`
+	// Maturity is the confirmations at which a block is credited (101).
+	Maturity int64 `toml:"maturity"`
+	// ThresholdSats: balances at or above it are paid.
+	ThresholdSats int64 `toml:"threshold_sats"`
+	// FeeRate is the payout transaction's fee rate in sat/vB.
+	FeeRate int64 `toml:"fee_rate"`
+	// FeePolicy: "pool" pays the transaction fee, or "miners" share it.
+	FeePolicy string   `toml:"fee_policy"`
+	Interval  Duration `toml:"interval"`
+	// PollInterval is how often block confirmations are checked.
+	PollInterval Duration `toml:"poll_interval"`
 }
 
 // NodeConfig is one Bitcoin Core or btcd RPC endpoint.
@@ -169,6 +194,17 @@ func DefaultConfig() Config {
 			OnDiskFull:    "reject",
 		},
 		Database: DatabaseConfig{Retention: Duration(90 * 24 * time.Hour)},
+		Payout: PayoutConfig{
+			FeeBasisPoints: 100,
+			FeeAccount:     "pool-fee",
+			PPLNSFactor:    2,
+			Maturity:       101,
+			ThresholdSats:  1_000_000,
+			FeeRate:        2,
+			FeePolicy:      "pool",
+			Interval:       Duration(10 * time.Minute),
+			PollInterval:   Duration(10 * time.Second),
+		},
 	}
 }
 
@@ -296,6 +332,26 @@ func (c *Config) Validate() error {
 	}
 	if c.Network == "mainnet" && c.ShareLog.Dir == "" {
 		errs = append(errs, errors.New("sharelog.dir is required on mainnet: accepted shares must be durable"))
+	}
+	if c.Payout.Enabled {
+		switch {
+		case c.Database.DSN == "":
+			errs = append(errs, errors.New("payout.enabled needs database.dsn (or ADIT_DATABASE_DSN)"))
+		case c.ShareLog.Dir == "":
+			errs = append(errs, errors.New("payout.enabled needs sharelog.dir: shares reach the database through the log"))
+		}
+		if c.Payout.KeyFile == "" {
+			errs = append(errs, errors.New("payout.key_file is required when payout.enabled"))
+		}
+		if c.Payout.FeeBasisPoints < 0 || c.Payout.FeeBasisPoints > 10000 {
+			errs = append(errs, fmt.Errorf("payout.fee_basis_points %d is not in [0, 10000]", c.Payout.FeeBasisPoints))
+		}
+		if c.Payout.FeePolicy != "pool" && c.Payout.FeePolicy != "miners" {
+			errs = append(errs, fmt.Errorf("payout.fee_policy %q is not pool or miners", c.Payout.FeePolicy))
+		}
+	}
+	if c.Database.DSN != "" && c.ShareLog.Dir == "" {
+		errs = append(errs, errors.New("database.dsn needs sharelog.dir: shares reach the database through the log"))
 	}
 	if c.Regtest.BlockFloorDifficulty != 0 && c.Network != "regtest" {
 		errs = append(errs, fmt.Errorf("regtest.block_floor_difficulty is a regtest-only setting, refused on %s", c.Network))

@@ -1,12 +1,14 @@
 package pool
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
 )
 
 // poolStatus is the JSON body of /api/v1/pool.
@@ -26,6 +28,7 @@ func (p *Pool) httpHandler(gatherer prometheus.Gatherer) http.Handler {
 	mux.HandleFunc("GET /api/v1/pool", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, p.status(time.Now()))
 	})
+	mux.HandleFunc("GET /api/v1/miner/{address}", p.minerHandler)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte(dashboardHTML))
@@ -41,6 +44,58 @@ func (p *Pool) status(now time.Time) poolStatus {
 	}
 	s.Hashrate, s.SharesWindow = p.hashrate.rate(now)
 	return s
+}
+
+// minerStatus is the JSON body of /api/v1/miner/{address}.
+type minerStatus struct {
+	Address      string        `json:"address"`
+	BalanceSats  int64         `json:"balance_sats"`
+	LedgerRecent []ledgerEntry `json:"ledger_recent"`
+}
+
+type ledgerEntry struct {
+	Kind      string    `json:"kind"`
+	Sats      int64     `json:"sats"`
+	BlockHash string    `json:"block_hash,omitempty"`
+	PayoutID  *int64    `json:"payout_id,omitempty"`
+	Time      time.Time `json:"time"`
+}
+
+func (p *Pool) minerHandler(w http.ResponseWriter, r *http.Request) {
+	addr := r.PathValue("address")
+	params, _ := p.cfg.ChainParams()
+	if _, err := DecodeAddress(addr, params); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	ledger := p.storage.ledger
+	if ledger == nil {
+		http.Error(w, "payouts are not enabled on this pool", http.StatusNotFound)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	bal, err := ledger.Balance(ctx, addr)
+	if err != nil {
+		p.log.Warn("miner balance query failed", zap.Error(err))
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	hist, err := ledger.History(ctx, addr, 100)
+	if err != nil {
+		p.log.Warn("miner history query failed", zap.Error(err))
+		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	out := minerStatus{Address: addr, BalanceSats: bal, LedgerRecent: make([]ledgerEntry, 0, len(hist))}
+	for _, e := range hist {
+		le := ledgerEntry{Kind: e.Kind, Sats: e.Sats, PayoutID: e.PayoutID, Time: e.Time}
+		if len(e.BlockHash) == 32 {
+			le.BlockHash = displayHash([32]byte(e.BlockHash))
+		}
+		out.LedgerRecent = append(out.LedgerRecent, le)
+	}
+	writeJSON(w, out)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

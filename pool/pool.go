@@ -24,10 +24,6 @@ type Deps struct {
 	Log        *zap.Logger
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
-	// ShareLog makes accepted shares durable; nil counts them only.
-	ShareLog ShareLog
-	// Blocks records found blocks; nil logs them.
-	Blocks BlockStore
 }
 
 // Pool is the running daemon: template source, job broadcast, protocol
@@ -42,15 +38,18 @@ type Pool struct {
 	backend   *backend
 	source    *template.Source
 	stratum   *stratum.Server
+	storage   *storage
 	hashrate  hashrateWindow
 
 	mu       sync.Mutex
 	httpAddr net.Addr
 }
 
-// New wires the pool from a validated configuration. It opens no sockets;
-// Run does.
-func New(cfg Config, deps Deps) (*Pool, error) {
+// New wires the pool from a validated configuration. It opens the share log
+// and, when configured, connects to the database and applies migrations; it
+// opens no listening sockets (Run does), and Run releases all of it when it
+// returns.
+func New(cfg Config, deps Deps) (_ *Pool, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -107,9 +106,24 @@ func New(cfg Config, deps Deps) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	blocks := deps.Blocks
-	if blocks == nil {
-		blocks = logBlockStore{log: log.Named("blocks")}
+	sctx, cancel := context.WithTimeout(context.Background(), startupTimeout)
+	defer cancel()
+	p.storage, err = openStorage(sctx, &p.cfg, params, nodes, log, deps.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			p.storage.close()
+		}
+	}()
+	var blocks BlockStore = logBlockStore{log: log.Named("blocks")}
+	if p.storage.tracker != nil {
+		blocks = trackerBlocks{p.storage.tracker}
+	}
+	var shareLog ShareLog
+	if p.storage.shareLog != nil {
+		shareLog = p.storage.shareLog
 	}
 	p.backend = &backend{
 		log:       log.Named("shares"),
@@ -118,7 +132,7 @@ func New(cfg Config, deps Deps) (*Pool, error) {
 		vardiff:   &p.cfg.Vardiff,
 		hub:       p.hub,
 		extranonc: newExtranonceAllocator(cfg.InstanceID),
-		shareLog:  deps.ShareLog,
+		shareLog:  shareLog,
 		blocks:    blocks,
 		submitter: template.NewSubmitter(nodes, log.Named("submit"), tmetrics),
 		m:         p.m,
@@ -166,7 +180,9 @@ func (p *Pool) Run(ctx context.Context) error {
 	defer cancelBG()
 	p.backend.bgCtx = bgCtx
 
+	defer p.storage.close()
 	g, gctx := errgroup.WithContext(ctx)
+	p.storage.run(gctx, g)
 	firstJob := make(chan struct{})
 	g.Go(func() error { return p.source.Run(gctx) })
 	g.Go(func() error { return p.publishJobs(gctx, firstJob) })
