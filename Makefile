@@ -31,7 +31,7 @@ test-unit:
 test-integration: deps
 	$(GO) test -tags integration -count=1 -timeout 12m ./...
 
-FUZZTIME ?= 10s
+FUZZTIME ?= 5s
 ## fuzz: run every fuzz target briefly.
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
