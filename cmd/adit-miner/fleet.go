@@ -30,6 +30,9 @@ type recorder struct {
 	messages  map[int]string // last message seen per code
 	ioErrors  uint64
 	latencies []time.Duration
+	// byWorker counts, per authorized worker name, the submissions sent and
+	// the accepted replies received.
+	byWorker map[string]*workerCounts
 
 	drops, stale, dials, discs atomic.Uint64
 	conns                      atomic.Int64
@@ -39,7 +42,13 @@ type recorder struct {
 }
 
 func newRecorder(maxShares uint64, limitHit func()) *recorder {
-	return &recorder{rejected: map[int]uint64{}, messages: map[int]string{}, maxShares: maxShares, limitHit: limitHit}
+	return &recorder{rejected: map[int]uint64{}, messages: map[int]string{}, byWorker: map[string]*workerCounts{},
+		maxShares: maxShares, limitHit: limitHit}
+}
+
+// workerCounts are one worker's submission outcomes.
+type workerCounts struct {
+	submitted, accepted uint64
 }
 
 func (r *recorder) dropped()          { r.drops.Add(1) }
@@ -48,10 +57,18 @@ func (r *recorder) dialFailed()       { r.dials.Add(1) }
 func (r *recorder) disconnected()     { r.discs.Add(1) }
 func (r *recorder) connected(d int64) { r.conns.Add(d) }
 
-// result records one submission's outcome and calls limitHit once the
-// answered shares reach maxShares.
-func (r *recorder) result(ok bool, rerr *client.RPCError, err error, lat time.Duration) {
+// result records the outcome of one submission by worker and calls
+// limitHit once the answered shares reach maxShares. Every submission
+// counts as submitted, whatever its outcome (a submission whose reply was
+// lost may still have been accepted by the pool).
+func (r *recorder) result(worker string, ok bool, rerr *client.RPCError, err error, lat time.Duration) {
 	r.mu.Lock()
+	wc := r.byWorker[worker]
+	if wc == nil {
+		wc = &workerCounts{}
+		r.byWorker[worker] = wc
+	}
+	wc.submitted++
 	switch {
 	case err != nil:
 		r.ioErrors++
@@ -59,6 +76,7 @@ func (r *recorder) result(ok bool, rerr *client.RPCError, err error, lat time.Du
 		return
 	case ok:
 		r.accepted++
+		wc.accepted++
 	default:
 		r.rejected[rerr.Code]++
 		r.messages[rerr.Code] = rerr.Message
@@ -78,23 +96,31 @@ func (r *recorder) result(ok bool, rerr *client.RPCError, err error, lat time.Du
 
 // summary is the end-of-run report; its JSON form is printed by -json.
 type summary struct {
-	Miners           int               `json:"miners"`
-	ThreadsPerMiner  int               `json:"threads_per_miner"`
-	Seconds          float64           `json:"seconds"`
-	Hashes           uint64            `json:"hashes"`
-	Hashrate         float64           `json:"hashrate_hs"`
-	Accepted         uint64            `json:"accepted"`
-	Rejected         map[string]uint64 `json:"rejected_by_code"`
-	RejectMessages   map[string]string `json:"reject_messages,omitempty"`
-	IOErrors         uint64            `json:"submit_io_errors"`
-	DroppedQueueFull uint64            `json:"dropped_queue_full"`
-	DroppedStale     uint64            `json:"dropped_stale"`
-	DialFailures     uint64            `json:"dial_failures"`
-	Disconnects      uint64            `json:"disconnects"`
-	SharesPerSecond  float64           `json:"accepted_per_second"`
-	LatencyP50Ms     float64           `json:"latency_p50_ms"`
-	LatencyP99Ms     float64           `json:"latency_p99_ms"`
-	LatencyMaxMs     float64           `json:"latency_max_ms"`
+	Miners          int     `json:"miners"`
+	ThreadsPerMiner int     `json:"threads_per_miner"`
+	Seconds         float64 `json:"seconds"`
+	Hashes          uint64  `json:"hashes"`
+	Hashrate        float64 `json:"hashrate_hs"`
+	Accepted        uint64  `json:"accepted"`
+	// AcceptedByWorker is the accepted replies per worker name (the
+	// username each miner authorized as). Workers with none are listed
+	// with 0 when they submitted anything.
+	AcceptedByWorker map[string]uint64 `json:"accepted_by_worker"`
+	// SubmittedByWorker is the submissions sent per worker, whatever their
+	// outcome, including those whose reply never came (I/O errors): an
+	// upper bound on what the pool can have recorded for the worker.
+	SubmittedByWorker map[string]uint64 `json:"submitted_by_worker"`
+	Rejected          map[string]uint64 `json:"rejected_by_code"`
+	RejectMessages    map[string]string `json:"reject_messages,omitempty"`
+	IOErrors          uint64            `json:"submit_io_errors"`
+	DroppedQueueFull  uint64            `json:"dropped_queue_full"`
+	DroppedStale      uint64            `json:"dropped_stale"`
+	DialFailures      uint64            `json:"dial_failures"`
+	Disconnects       uint64            `json:"disconnects"`
+	SharesPerSecond   float64           `json:"accepted_per_second"`
+	LatencyP50Ms      float64           `json:"latency_p50_ms"`
+	LatencyP99Ms      float64           `json:"latency_p99_ms"`
+	LatencyMaxMs      float64           `json:"latency_max_ms"`
 }
 
 func (r *recorder) summary(miners, threads int, elapsed time.Duration, hashes uint64) summary {
@@ -105,6 +131,11 @@ func (r *recorder) summary(miners, threads int, elapsed time.Duration, hashes ui
 		Accepted: r.accepted, Rejected: map[string]uint64{}, RejectMessages: map[string]string{},
 		IOErrors: r.ioErrors, DroppedQueueFull: r.drops.Load(), DroppedStale: r.stale.Load(),
 		DialFailures: r.dials.Load(), Disconnects: r.discs.Load(),
+		AcceptedByWorker: make(map[string]uint64, len(r.byWorker)), SubmittedByWorker: make(map[string]uint64, len(r.byWorker)),
+	}
+	for w, c := range r.byWorker {
+		s.AcceptedByWorker[w] = c.accepted
+		s.SubmittedByWorker[w] = c.submitted
 	}
 	for c, n := range r.rejected {
 		s.Rejected[strconv.Itoa(c)] = n

@@ -399,7 +399,7 @@ func (m *miner) submitLoop(ctx context.Context, c *client.Client) {
 		ok, rerr, err := c.Submit(sctx, worker, f.work.JobID, f.en2, f.ntime, f.nonce, vb)
 		lat := time.Since(t0)
 		cancel()
-		m.rec.result(ok, rerr, err, lat)
+		m.rec.result(worker, ok, rerr, err, lat)
 		switch {
 		case err != nil:
 			m.cfg.Log.Warn("submit failed", zap.String("job", f.work.JobID), zap.Error(err))
