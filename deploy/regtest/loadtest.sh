@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Load test on loopback: btcd, aditd (optionally with the share log and
+# Postgres) and an adit-miner fleet of real hashing clients at the pool's
+# fixed minimum difficulty. Prints the fleet's summary (accepted shares/s,
+# submit→reply p50/p99) and the daemon's figures (connections held, memory
+# per connection, job broadcast time for new blocks mined during the run).
+# Stops by itself after DURATION.
+#   MINERS=500 RATE=2 DURATION=30s DB=0 PROTOCOL=v1 deploy/regtest/loadtest.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+MINERS=${MINERS:-500}
+RATE=${RATE:-2}
+DURATION=${DURATION:-30s}
+DB=${DB:-0}
+DIFFICULTY=${DIFFICULTY:-0.00001}
+RUN=.run/loadtest
+. deploy/regtest/lib.sh
+mkdir -p "$RUN/sharelog"
+start_btcd
+storage=""
+env=()
+if [ "$DB" = 1 ]; then
+	start_postgres
+	storage=$'[sharelog]\ndir = "'"$RUN/sharelog"$'"\n[database]\nmigrate = true\n'
+	env=(ADIT_DATABASE_DSN="$DSN")
+fi
+cat >"$RUN/aditd.toml" <<TOML
+network = "regtest"
+instance = "load-1"
+payout_address = "$POOL_ADDR"
+
+[[node]]
+url = "http://127.0.0.1:$BTCD_RPC_PORT"
+user = "$RPC_USER"
+websocket = true
+
+[stratum]
+listen = "127.0.0.1:$STRATUM_PORT"
+
+[http]
+listen = "127.0.0.1:$HTTP_PORT"
+
+[vardiff]
+start = $DIFFICULTY
+min = $DIFFICULTY
+max = $DIFFICULTY
+
+[regtest]
+# Shares are not blocks: the run measures the pool, not btcd.
+block_floor_difficulty = 1000000000
+$storage
+TOML
+env "${env[@]}" ADIT_NODE_0_PASSWORD="$RPC_PASS" bin/aditd -config "$RUN/aditd.toml" -log-format json >"$RUN/logs/aditd.log" 2>&1 &
+pids+=($!)
+aditd_pid=$!
+wait_http "http://127.0.0.1:$HTTP_PORT/metrics" aditd
+metric() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1==m{print $2}'; }
+rss_before=$(metric process_resident_memory_bytes)
+
+bin/adit-miner -pool "127.0.0.1:$STRATUM_PORT" -user "$MINER_ADDR.load" -fleet "$MINERS" -threads 1 \
+	-share-rate "$RATE" -duration "$DURATION" -json -log-level warn >"$RUN/fleet.json" 2>"$RUN/logs/miner.log" &
+fleet=$!
+pids+=($fleet)
+# Once every miner is connected, note the memory, then mine a few blocks so
+# clean jobs are broadcast to all sessions.
+for _ in $(seq 300); do
+	[ "$(metric 'adit_connections{protocol="v1"}')" = "$MINERS" ] && break
+	sleep 0.2
+done
+conns=$(metric 'adit_connections{protocol="v1"}')
+sleep 3
+rss_held=$(metric process_resident_memory_bytes)
+for _ in 1 2 3 4 5; do rpc generate '[1]' >/dev/null; sleep 2; done
+wait "$fleet" || true
+echo "== fleet summary (adit-miner -json)"
+cat "$RUN/fleet.json"
+echo "== daemon"
+echo "connections held:        $conns"
+awk -v b="$rss_before" -v h="$rss_held" -v n="$conns" 'BEGIN{printf "rss before / held:       %.1f MiB / %.1f MiB (%.1f KiB per connection)\n", b/1048576, h/1048576, (h-b)/1024/(n>0?n:1)}'
+curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '
+	$1 ~ /^adit_job_broadcast_seconds_(sum|count)$/ {v[$1]=$2}
+	$1 ~ /^adit_shares_total\{protocol="v1"/ && $2 > 0 {print "shares:                  " $1 " " $2}
+	$1 == "adit_shares_shipped_total" {print "shipped to postgres:     " $2}
+	END { if (v["adit_job_broadcast_seconds_count"] > 0) printf "job broadcast mean:      %.1f µs over %d jobs\n", 1e6*v["adit_job_broadcast_seconds_sum"]/v["adit_job_broadcast_seconds_count"], v["adit_job_broadcast_seconds_count"] }'
