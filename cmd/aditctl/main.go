@@ -2,6 +2,9 @@
 //
 //	aditctl check-config -config FILE   validate a daemon configuration
 //	aditctl status [-http ADDR]          show a running daemon's pool status
+//	aditctl blocks|balances|ledger|payouts [-dsn DSN]
+//	                                     read blocks, balances, ledger history and
+//	                                     payouts from Postgres ($ADIT_DATABASE_DSN)
 package main
 
 import (
@@ -19,19 +22,20 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout); err != nil {
+	if err := run(os.Args[1:], os.Stdout, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "aditctl:", err)
 		os.Exit(1)
 	}
 }
 
-const usage = `usage: aditctl <command> [flags]
+var usage = `usage: aditctl <command> [flags]
 
 commands:
   check-config -config FILE   validate a daemon configuration
-  status [-http ADDR]          show a running daemon's pool status (default 127.0.0.1:8080)`
+  status [-http ADDR]          show a running daemon's pool status (default 127.0.0.1:8080)
+` + dbUsage
 
-func run(args []string, out io.Writer) error {
+func run(args []string, out io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
@@ -43,7 +47,7 @@ func run(args []string, out io.Writer) error {
 		if err := fs.Parse(args); err != nil {
 			return err
 		}
-		cfg, err := pool.LoadConfig(*path, os.Getenv)
+		cfg, err := pool.LoadConfig(*path, getenv)
 		if err != nil {
 			return err
 		}
@@ -59,6 +63,8 @@ func run(args []string, out io.Writer) error {
 			return err
 		}
 		return status(*addr, out)
+	case "blocks", "balances", "ledger", "payouts":
+		return dbCommand(cmd, args, out, getenv)
 	case "help", "-h", "--help":
 		_, err := fmt.Fprintln(out, usage)
 		return err

@@ -388,4 +388,3 @@ func TestPayoutCrashBeforeBroadcast(t *testing.T) {
 	}
 	t.Logf("done in %v", time.Since(start).Round(time.Second))
 }
-
