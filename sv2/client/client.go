@@ -1,0 +1,379 @@
+// Package client is a small Stratum V2 mining client: it dials a pool,
+// runs the Noise NX handshake (verifying the pool certificate against the
+// authority public key), sends SetupConnection, opens standard or extended
+// channels, turns the pool's jobs, targets and prev-hashes into Work, and
+// submits shares. It serves adit-miner and the tests.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/sv2"
+	"github.com/adit-pool/adit/sv2/codec"
+	"github.com/adit-pool/adit/sv2/keys"
+	"github.com/adit-pool/adit/sv2/noise"
+)
+
+// Config configures Dial.
+type Config struct {
+	// Authority is the pool's authority public key; the server certificate
+	// must be signed by it. Required unless InsecureSkipVerify or Plaintext.
+	Authority *keys.PublicKey
+	// InsecureSkipVerify skips the certificate check (tests only).
+	InsecureSkipVerify bool
+	// Plaintext speaks unencrypted frames (the pool's test-only port).
+	Plaintext bool
+	// Flags are the SetupConnection flags (sv2.FlagRequiresStandardJobs...).
+	Flags uint32
+	// Vendor, Firmware and DeviceID are sent in SetupConnection.
+	Vendor, Firmware, DeviceID string
+	// Timeout bounds dial, handshake and SetupConnection (default 10 s).
+	Timeout time.Duration
+	// Now is the clock for the certificate validity window.
+	Now func() time.Time
+	// MaxFrameLength bounds incoming frames (default 1 MiB).
+	MaxFrameLength int
+}
+
+// SetupError is a SetupConnection.Error or OpenMiningChannel.Error from the
+// pool: Code is the reference error string.
+type SetupError struct {
+	Msg  string
+	Code string
+}
+
+func (e *SetupError) Error() string { return "sv2 client: " + e.Msg + ": " + e.Code }
+
+// ErrClosed means the connection is closed.
+var ErrClosed = errors.New("sv2 client: connection closed")
+
+// Channel is an open channel.
+type Channel struct {
+	ID       uint32
+	GroupID  uint32
+	Extended bool
+	// ExtranoncePrefix is the pool's part (for a standard channel, the full
+	// extranonce); ExtranonceSize the miner's part (extended channels).
+	ExtranoncePrefix []byte
+	ExtranonceSize   int
+	// Target is the target at open time (later changes arrive in Work).
+	Target share.Target
+}
+
+// Work is an active job on one channel, ready to hash.
+type Work struct {
+	ChannelID      uint32
+	JobID          uint32
+	Extended       bool
+	Version        uint32
+	VersionRolling bool
+	PrevHash       [32]byte
+	NBits          uint32
+	MinNTime       uint32
+	Target         share.Target
+	// Standard channels: the merkle root the pool computed (or, for jobs
+	// delivered through the group channel, computed here).
+	MerkleRoot [32]byte
+	// Extended channels: the coinbase parts, merkle path and extranonce
+	// layout.
+	CoinbasePrefix, CoinbaseSuffix []byte
+	MerklePath                     [][32]byte
+	ExtranoncePrefix               []byte
+	ExtranonceSize                 int
+}
+
+// Root returns the merkle root for the miner's extranonce (extended) or
+// the pool's (standard; extranonce ignored).
+func (w *Work) Root(extranonce []byte) [32]byte {
+	if !w.Extended {
+		return w.MerkleRoot
+	}
+	cb := make([]byte, 0, len(w.CoinbasePrefix)+len(w.ExtranoncePrefix)+len(extranonce)+len(w.CoinbaseSuffix))
+	cb = append(append(append(append(cb, w.CoinbasePrefix...), w.ExtranoncePrefix...), extranonce...), w.CoinbaseSuffix...)
+	return share.MerkleRoot(share.DoubleSHA256(cb), w.MerklePath)
+}
+
+// Header builds the 80-byte header for root (from Root), ntime, nonce and
+// the full version.
+func (w *Work) Header(root *[32]byte, ntime, nonce, version uint32) share.Header {
+	var h share.Header
+	share.PutHeader(&h, version, &w.PrevHash, root, ntime, w.NBits, nonce)
+	return h
+}
+
+// Result is the pool's answer to submitted shares: a SubmitShares.Success
+// (Accepted > 0, acknowledging every share up to LastSequence) or a
+// SubmitShares.Error for one share (Code set).
+type Result struct {
+	ChannelID    uint32
+	Sequence     uint32 // Error: the share's sequence; Success: last_sequence_number
+	Accepted     uint32
+	SharesSum    uint64
+	Code         string
+	Acknowledged bool
+}
+
+// Client is one connection to a pool. Open* and Submit* may be called from
+// any goroutine; Work and Results must be drained by the caller.
+type Client struct {
+	conn    sv2.FrameConn
+	work    chan Work
+	results chan Result
+	done    chan struct{}
+	wg      sync.WaitGroup
+
+	wmu sync.Mutex // serializes writes and seq
+	seq uint32
+
+	mu        sync.Mutex
+	err       error
+	nextReq   uint32
+	pending   map[uint32]chan openReply
+	channels  map[uint32]*chanState
+	reconnect *codec.Reconnect
+	setupOK   codec.SetupConnectionSuccess
+}
+
+type openReply struct {
+	ch  *Channel
+	err error
+}
+
+type chanState struct {
+	Channel
+	target share.Target
+	jobs   map[uint32]codec.Message // NewMiningJob / NewExtendedMiningJob by job id
+	prev   *codec.SetNewPrevHash
+	active uint32
+	// group channel only: member standard channel ids.
+	members []uint32
+	group   bool
+}
+
+// Dial connects, handshakes and sets the connection up for mining.
+func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	var fc sv2.FrameConn
+	if cfg.Plaintext {
+		max := cfg.MaxFrameLength
+		if max <= 0 {
+			max = 1 << 20
+		}
+		fc = sv2.NewPlainConn(nc, max)
+	} else {
+		in := noise.Initiator{Authority: cfg.Authority, InsecureSkipVerify: cfg.InsecureSkipVerify,
+			Now: cfg.Now, Timeout: cfg.Timeout, MaxFrameLength: uint32(cfg.MaxFrameLength)}
+		c, err := in.Handshake(ctx, nc)
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		fc = c
+	}
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
+	c := &Client{conn: fc}
+	err = c.write(&codec.SetupConnection{
+		Protocol: uint8(codec.ProtocolMining), MinVersion: 2, MaxVersion: 2, Flags: cfg.Flags,
+		EndpointHost: hostOf(addr), Vendor: cfg.Vendor, Firmware: cfg.Firmware, DeviceID: cfg.DeviceID,
+	})
+	var m codec.Message
+	if err == nil {
+		_, m, err = readMessage(fc)
+	}
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	switch m := m.(type) {
+	case *codec.SetupConnectionSuccess:
+		c.setupOK = *m
+	case *codec.SetupConnectionError:
+		nc.Close()
+		return nil, &SetupError{Msg: "SetupConnection refused", Code: m.ErrorCode}
+	default:
+		nc.Close()
+		return nil, fmt.Errorf("sv2 client: unexpected %T in reply to SetupConnection", m)
+	}
+	nc.SetDeadline(time.Time{})
+	c.work = make(chan Work, 64)
+	c.results = make(chan Result, 1024)
+	c.done = make(chan struct{})
+	c.pending = make(map[uint32]chan openReply)
+	c.channels = make(map[uint32]*chanState)
+	c.wg.Go(c.readLoop)
+	return c, nil
+}
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}
+
+func readMessage(fc sv2.FrameConn) (codec.Header, codec.Message, error) {
+	h, p, err := fc.ReadFrame()
+	if err != nil {
+		return h, nil, err
+	}
+	m, err := codec.DecodeMessage(h, p)
+	return h, m, err
+}
+
+// SetupFlags returns the flags of the pool's SetupConnection.Success.
+func (c *Client) SetupFlags() uint32 { return c.setupOK.Flags }
+
+// Work delivers each job as it becomes active, and again when the
+// channel's target changes.
+func (c *Client) Work() <-chan Work { return c.work }
+
+// Results delivers share acknowledgements and rejections.
+func (c *Client) Results() <-chan Result { return c.results }
+
+// Done is closed when the connection ends; Err then says why.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns the error that ended the connection (nil while it is open).
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Reconnect returns the pool's Reconnect request, if one arrived.
+func (c *Client) Reconnect() *codec.Reconnect {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reconnect
+}
+
+// Close closes the connection and waits for the reader.
+func (c *Client) Close() error {
+	err := c.conn.Close()
+	c.wg.Wait()
+	return err
+}
+
+func (c *Client) write(m codec.Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(m)
+}
+
+func (c *Client) writeLocked(m codec.Message) error {
+	payload, err := codec.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return c.conn.WriteFrame(codec.HeaderFor(m, len(payload)), payload)
+}
+
+// OpenStandard opens a standard channel (header-only mining) with no
+// limit on the target.
+func (c *Client) OpenStandard(ctx context.Context, user string, hashrate float32) (*Channel, error) {
+	return c.OpenStandardMax(ctx, user, hashrate, share.MaxTarget)
+}
+
+// OpenStandardMax opens a standard channel whose target may not exceed max.
+func (c *Client) OpenStandardMax(ctx context.Context, user string, hashrate float32, max share.Target) (*Channel, error) {
+	return c.open(ctx, func(id uint32) codec.Message {
+		return &codec.OpenStandardMiningChannel{RequestID: id, UserIdentity: user, NominalHashRate: hashrate, MaxTarget: max.LE()}
+	})
+}
+
+// OpenExtended opens an extended channel with at least minExtranonce bytes
+// of miner extranonce and no limit on the target.
+func (c *Client) OpenExtended(ctx context.Context, user string, hashrate float32, minExtranonce uint16) (*Channel, error) {
+	return c.OpenExtendedMax(ctx, user, hashrate, minExtranonce, share.MaxTarget)
+}
+
+// OpenExtendedMax opens an extended channel whose target may not exceed max.
+func (c *Client) OpenExtendedMax(ctx context.Context, user string, hashrate float32, minExtranonce uint16, max share.Target) (*Channel, error) {
+	return c.open(ctx, func(id uint32) codec.Message {
+		return &codec.OpenExtendedMiningChannel{RequestID: id, UserIdentity: user, NominalHashRate: hashrate,
+			MaxTarget: max.LE(), MinExtranonceSize: minExtranonce}
+	})
+}
+
+func (c *Client) open(ctx context.Context, msg func(id uint32) codec.Message) (*Channel, error) {
+	reply := make(chan openReply, 1)
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return nil, c.err
+	}
+	c.nextReq++
+	id := c.nextReq
+	c.pending[id] = reply
+	c.mu.Unlock()
+	if err := c.write(msg(id)); err != nil {
+		return nil, err
+	}
+	select {
+	case r := <-reply:
+		return r.ch, r.err
+	case <-c.done:
+		return nil, c.Err()
+	case <-ctx.Done():
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+		return nil, ctx.Err()
+	}
+}
+
+// SubmitStandard submits a share for w on a standard channel and returns
+// its sequence number.
+func (c *Client) SubmitStandard(w *Work, ntime, nonce, version uint32) (uint32, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.seq++
+	return c.seq, c.writeLocked(&codec.SubmitSharesStandard{ChannelID: w.ChannelID, SequenceNumber: c.seq,
+		JobID: w.JobID, Nonce: nonce, NTime: ntime, Version: version})
+}
+
+// SubmitExtended submits a share for w on an extended channel.
+func (c *Client) SubmitExtended(w *Work, extranonce []byte, ntime, nonce, version uint32) (uint32, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.seq++
+	return c.seq, c.writeLocked(&codec.SubmitSharesExtended{ChannelID: w.ChannelID, SequenceNumber: c.seq,
+		JobID: w.JobID, Nonce: nonce, NTime: ntime, Version: version, Extranonce: extranonce})
+}
+
+// Submit submits for w on whichever channel type it belongs to.
+func (c *Client) Submit(w *Work, extranonce []byte, ntime, nonce, version uint32) (uint32, error) {
+	if w.Extended {
+		return c.SubmitExtended(w, extranonce, ntime, nonce, version)
+	}
+	return c.SubmitStandard(w, ntime, nonce, version)
+}
+
+// UpdateChannel sends UpdateChannel (nominal hash rate, maximum target).
+func (c *Client) UpdateChannel(id uint32, hashrate float32, maxTarget share.Target) error {
+	return c.write(&codec.UpdateChannel{ChannelID: id, NominalHashRate: hashrate, MaximumTarget: maxTarget.LE()})
+}
+
+// CloseChannel closes a channel.
+func (c *Client) CloseChannel(id uint32) error {
+	return c.write(&codec.CloseChannel{ChannelID: id, ReasonCode: "closed"})
+}

@@ -1,0 +1,325 @@
+package sv2
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/sv2/noise"
+)
+
+// Deps are the server's collaborators, all injected.
+type Deps struct {
+	// Validator judges shares; Backend is the pool; Keys supplies the
+	// certified Noise static key (noise.KeyRotator in production). All three
+	// are required (Keys may be nil only when Config.Listen is "-", i.e. the
+	// server serves plaintext only, in tests).
+	Validator *share.Validator
+	Backend   share.Backend
+	Keys      noise.KeySource
+	// Log defaults to a no-op logger.
+	Log *zap.Logger
+	// Registerer receives the sv2 metrics; nil skips registration.
+	Registerer prometheus.Registerer
+	// Shares is adit_shares_total with protocol="v2" curried: its only label
+	// is "result" (share.RejectReason.String()). Optional.
+	Shares *prometheus.CounterVec
+	// Connections is adit_connections{protocol="v2"}. Optional.
+	Connections prometheus.Gauge
+	// Now is the clock for share records and vardiff; defaults to time.Now.
+	// Socket deadlines always use the real clock.
+	Now func() time.Time
+}
+
+// Server accepts Stratum V2 mining-protocol connections: a Noise NX
+// handshake (off the accept loop, under a concurrency limit and a deadline),
+// then one session per connection with standard, extended and group
+// channels, shares judged by the shared share.Validator.
+type Server struct {
+	cfg     Config
+	deps    Deps
+	log     *zap.Logger
+	m       *metrics
+	hsSem   chan struct{}
+	serving atomic.Bool
+	nextID  atomic.Uint64
+
+	addr, plainAddr atomic.Pointer[net.Addr]
+
+	mu    sync.Mutex // guards conns and perIP
+	conns int
+	perIP map[netip.Addr]int
+}
+
+// NewServer validates cfg (after WithDefaults) and deps and registers the
+// sv2 metrics on deps.Registerer.
+func NewServer(cfg Config, deps Deps) (*Server, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	switch {
+	case deps.Validator == nil:
+		return nil, errors.New("sv2: Deps.Validator is required")
+	case deps.Backend == nil:
+		return nil, errors.New("sv2: Deps.Backend is required")
+	case deps.Keys == nil && cfg.Listen != "-":
+		return nil, errors.New("sv2: Deps.Keys is required")
+	}
+	if deps.Log == nil {
+		deps.Log = zap.NewNop()
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	m, err := newMetrics(deps.Registerer, deps.Shares, deps.Connections)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{
+		cfg:   cfg,
+		deps:  deps,
+		log:   deps.Log.Named("sv2"),
+		m:     m,
+		hsSem: make(chan struct{}, cfg.HandshakeConcurrency),
+		perIP: make(map[netip.Addr]int),
+	}, nil
+}
+
+// Config returns the effective configuration (defaults applied).
+func (s *Server) Config() Config { return s.cfg }
+
+// Addr returns the Noise listener's address, or nil before Run has bound it.
+func (s *Server) Addr() net.Addr {
+	if a := s.addr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
+// PlaintextAddr returns the plaintext listener's address, or nil when it is
+// off or not yet bound.
+func (s *Server) PlaintextAddr() net.Addr {
+	if a := s.plainAddr.Load(); a != nil {
+		return *a
+	}
+	return nil
+}
+
+// Run listens on cfg.Listen (and cfg.PlaintextListen when set; Listen "-"
+// disables the Noise listener) and serves until ctx is cancelled; see Serve.
+func (s *Server) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	var ln, plain net.Listener
+	var err error
+	if s.cfg.Listen != "-" {
+		if ln, err = lc.Listen(ctx, "tcp", s.cfg.Listen); err != nil {
+			return err
+		}
+	}
+	if s.cfg.PlaintextListen != "" {
+		if plain, err = lc.Listen(ctx, "tcp", s.cfg.PlaintextListen); err != nil {
+			if ln != nil {
+				ln.Close()
+			}
+			return err
+		}
+	}
+	return s.Serve(ctx, ln, plain)
+}
+
+// Serve accepts Noise connections on ln and plaintext ones on plain (either
+// may be nil, not both) until ctx is cancelled. Then it closes the
+// listeners, sends every session a Reconnect, closes them and waits for all
+// goroutines. It returns nil after a cancellation, or the first listener's
+// permanent error. A Server serves once.
+func (s *Server) Serve(ctx context.Context, ln, plain net.Listener) error {
+	if !s.serving.CompareAndSwap(false, true) {
+		for _, l := range []net.Listener{ln, plain} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		return errors.New("sv2: server already serving")
+	}
+	if ln == nil && plain == nil {
+		return errors.New("sv2: no listener")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	serve := func(l net.Listener, encrypted bool) {
+		addr := l.Addr()
+		if encrypted {
+			s.addr.Store(&addr)
+		} else {
+			s.plainAddr.Store(&addr)
+		}
+		s.log.Info("sv2 listening", zap.Stringer("addr", addr), zap.Bool("noise", encrypted))
+		wg.Go(func() {
+			if err := s.acceptLoop(ctx, l, encrypted, &wg); err != nil {
+				once.Do(func() { first = err })
+				cancel()
+			}
+		})
+	}
+	if ln != nil {
+		serve(ln, true)
+	}
+	if plain != nil {
+		serve(plain, false)
+	}
+	<-ctx.Done()
+	wg.Wait()
+	return first
+}
+
+func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, encrypted bool, wg *sync.WaitGroup) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	backoff := time.Duration(0)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.log.Warn("sv2 accept failed", zap.Error(err), zap.Duration("backoff", backoff))
+			t := time.NewTimer(backoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			continue
+		}
+		backoff = 0
+		accepted := time.Now()
+		ip, ok := s.admit(c)
+		if !ok {
+			continue
+		}
+		wg.Go(func() {
+			defer s.release(ip)
+			var fc FrameConn
+			if encrypted {
+				nc, ok := s.handshake(ctx, c, accepted)
+				if !ok {
+					c.Close()
+					return
+				}
+				fc = nc
+			} else {
+				fc = NewPlainConn(c, s.cfg.MaxFrameLength)
+			}
+			newSession(s, fc).run(ctx)
+		})
+	}
+}
+
+// handshake runs the Noise responder under the concurrency limit, within
+// HandshakeTimeout of accept, and counts the outcome.
+func (s *Server) handshake(ctx context.Context, c net.Conn, accepted time.Time) (*noise.Conn, bool) {
+	hctx, cancel := context.WithDeadline(ctx, accepted.Add(s.cfg.HandshakeTimeout))
+	defer cancel()
+	select {
+	case s.hsSem <- struct{}{}:
+	case <-hctx.Done():
+		s.handshakeFailed(ctx, c, hctx.Err())
+		return nil, false
+	}
+	defer func() { <-s.hsSem }()
+	r := noise.Responder{
+		Keys:           s.deps.Keys,
+		Timeout:        time.Until(accepted.Add(s.cfg.HandshakeTimeout)),
+		MaxFrameLength: uint32(s.cfg.MaxFrameLength),
+	}
+	if r.Timeout <= 0 {
+		s.handshakeFailed(ctx, c, context.DeadlineExceeded)
+		return nil, false
+	}
+	nc, err := r.Handshake(hctx, c)
+	if err != nil {
+		s.handshakeFailed(ctx, c, err)
+		return nil, false
+	}
+	s.m.handshakes.WithLabelValues(hsOK).Inc()
+	s.m.handshakeSecs.Observe(time.Since(accepted).Seconds())
+	return nc, true
+}
+
+func (s *Server) handshakeFailed(ctx context.Context, c net.Conn, err error) {
+	result := hsError
+	switch {
+	case ctx.Err() != nil:
+		result = hsShutdown
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		result = hsTimeout
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		result = hsTruncated
+	case errors.Is(err, noise.ErrInvalidKey), errors.Is(err, noise.ErrDecrypt):
+		result = hsInvalid
+	}
+	s.m.handshakes.WithLabelValues(result).Inc()
+	s.log.Debug("sv2 handshake failed", zap.String("result", result), zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
+}
+
+// admit applies the connection limits; a refused connection is closed.
+func (s *Server) admit(c net.Conn) (netip.Addr, bool) {
+	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		s.m.refused.WithLabelValues(refusedBadRemote).Inc()
+		c.Close()
+		return netip.Addr{}, false
+	}
+	ip := ap.Addr().Unmap()
+	reason := ""
+	s.mu.Lock()
+	switch {
+	case s.conns >= s.cfg.MaxConns:
+		reason = refusedMaxConns
+	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
+		reason = refusedMaxPerIP
+	default:
+		s.conns++
+		s.perIP[ip]++
+	}
+	s.mu.Unlock()
+	if reason != "" {
+		s.m.refused.WithLabelValues(reason).Inc()
+		s.log.Debug("sv2 connection refused", zap.String("reason", reason), zap.Stringer("remote", ap))
+		c.Close()
+		return ip, false
+	}
+	s.m.connections.Inc()
+	return ip, true
+}
+
+func (s *Server) release(ip netip.Addr) {
+	s.mu.Lock()
+	s.conns--
+	if n := s.perIP[ip] - 1; n > 0 {
+		s.perIP[ip] = n
+	} else {
+		delete(s.perIP, ip)
+	}
+	s.mu.Unlock()
+	s.m.connections.Dec()
+}
