@@ -388,3 +388,95 @@ func TestPayoutCrashBeforeBroadcast(t *testing.T) {
 	}
 	t.Logf("done in %v", time.Since(start).Round(time.Second))
 }
+
+// TestPayoutReorgOrphansBlock: the pool finds blocks on node A; node B,
+// isolated, mines a longer chain from genesis; once B is connected A
+// reorganises onto it, the pool's blocks become orphaned and credit nothing,
+// while a block the pool finds afterwards on the new chain is credited.
+func TestPayoutReorgOrphansBlock(t *testing.T) {
+	start := time.Now()
+	nodeA, a, rpc := startNode(t)
+	nodeB, b, _ := startNode(t)
+	env := NewPayoutEnv(t)
+	d := StartDaemon(t, bins, rpc, env.Options(payoutSettings(10*payoutShareDiff)))
+	acct := NewTestAccount("reorg")
+	mineOne := func(worker string) {
+		t.Helper()
+		before := d.Metric(`adit_blocks_submitted_total{result="accepted"}`)
+		m := startMiner(t, d, acct, worker, 5)
+		Eventually(t, 90*time.Second, "a pool block accepted by node A", func() bool {
+			return d.Metric(`adit_blocks_submitted_total{result="accepted"}`) > before
+		})
+		if err := m.Signal(syscall.SIGINT, 10*time.Second); err != nil {
+			t.Fatalf("%s: %v", m.Name, err)
+		}
+		waitSnapshots(t, env)
+	}
+	mineOne("before")
+	ctx := context.Background()
+	old := loadBlocks(t, env)
+	tipA, err := a.GetBlockCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, blk := range old {
+		if at, _ := BestBlock(t, a, blk.height); at != blk.hash {
+			t.Fatalf("pool block %d %s not in A's best chain before the reorg", blk.height, blk.hash)
+		}
+	}
+	// B, never connected, mines a longer chain.
+	if _, err := b.Generate(ctx, int(tipA)+2, ""); err != nil {
+		t.Fatal(err)
+	}
+	tipB, _ := b.GetBlockCount(ctx)
+	bestB, _ := b.GetBestBlockHash(ctx)
+	if err := a.Call(ctx, "addnode", []any{nodeB.P2PAddr, "add"}, nil); err != nil {
+		t.Fatalf("addnode: %v", err)
+	}
+	Eventually(t, 60*time.Second, "node A reorganised onto B's chain", func() bool {
+		h, err := a.GetBestBlockHash(ctx)
+		return err == nil && h == bestB
+	})
+	Eventually(t, 30*time.Second, "the pool's blocks orphaned", func() bool {
+		return env.Count(t, `SELECT count(*) FROM blocks WHERE status = 'orphaned'`) == int64(len(old))
+	})
+	t.Logf("%d pool blocks up to height %d orphaned by B's chain of %d (A %s, B %s) after %v",
+		len(old), tipA, tipB, nodeA.P2PAddr, nodeB.P2PAddr, time.Since(start).Round(time.Second))
+
+	// A block on the new chain, then maturity for everything.
+	mineOne("after")
+	if _, err := a.Generate(ctx, 101, ""); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 60*time.Second, "the new block mature", func() bool {
+		return env.Count(t, `SELECT count(*) FROM blocks WHERE status NOT IN ('mature', 'orphaned', 'rejected')`) == 0
+	})
+	credits := checkCredits(t, env, a) // orphans: status orphaned, no ledger rows
+	for _, blk := range old {
+		if n := env.Count(t, `SELECT count(*) FROM ledger WHERE block_hash = $1`, blk.hash[:]); n != 0 {
+			t.Errorf("orphaned block %s has %d ledger rows", blk.hash, n)
+		}
+		if st := env.Count(t, `SELECT count(*) FROM blocks WHERE hash = $1 AND status = 'orphaned'`, blk.hash[:]); st != 1 {
+			t.Errorf("block %s is no longer orphaned", blk.hash)
+		}
+	}
+	if n := env.Count(t, `SELECT count(*) FROM pool_utxos WHERE block_hash = ANY($1)`, hashes(old)); n != 0 {
+		t.Errorf("%d outputs of orphaned blocks became spendable", n)
+	}
+	var total int64
+	for _, v := range credits {
+		total += v
+	}
+	if credited := env.Count(t, `SELECT sum(amount_sats)::bigint FROM ledger WHERE kind IN ('credit', 'fee')`); credited != total+env.Count(t, `SELECT sum(amount_sats)::bigint FROM ledger WHERE kind = 'fee'`) {
+		t.Errorf("ledger credits %d, reference %d plus fees", credited, total)
+	}
+	t.Logf("done in %v", time.Since(start).Round(time.Second))
+}
+
+func hashes(bs []dbBlock) [][]byte {
+	out := make([][]byte, len(bs))
+	for i, b := range bs {
+		out[i] = append([]byte(nil), b.hash[:]...)
+	}
+	return out
+}
