@@ -3,6 +3,7 @@ package sv2
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -150,7 +151,7 @@ func (c Config) Validate() error {
 	if c.MaxFrameLength < minFrameLength || c.MaxFrameLength > 1<<24-1 {
 		bad("max_frame_length %d not in [%d, %d]", c.MaxFrameLength, minFrameLength, 1<<24-1)
 	}
-	if c.PlaintextListen != "" && c.PlaintextListen == c.Listen {
+	if c.PlaintextListen != "" && c.PlaintextListen == c.Listen && !strings.HasSuffix(c.Listen, ":0") {
 		bad("plaintext_listen %q must differ from listen", c.PlaintextListen)
 	}
 	return errors.Join(errs...)
