@@ -49,7 +49,7 @@ type Config struct {
 
 // Defaults applied by WithDefaults.
 const (
-	DefaultListen               = ":3336"
+	DefaultListen               = ":34254" // the SRI pool's default port
 	DefaultMaxConns             = 100000
 	DefaultMaxConnsPerIP        = 10000
 	DefaultHandshakeConcurrency = 256
