@@ -30,6 +30,7 @@ type Config struct {
 	Nodes     []NodeConfig    `toml:"node"`
 	Templates TemplatesConfig `toml:"templates"`
 	Stratum   StratumConfig   `toml:"stratum"`
+	SV2       SV2Config       `toml:"sv2"`
 	Vardiff   VardiffConfig   `toml:"vardiff"`
 	HTTP      HTTPConfig      `toml:"http"`
 	Log       LogConfig       `toml:"log"`
@@ -94,6 +95,24 @@ type StratumConfig struct {
 	SendQueue        int      `toml:"send_queue"`
 	// VersionMask is the pool's BIP310 version-rolling mask (hex).
 	VersionMask string `toml:"version_mask"`
+}
+
+// SV2Config is the Noise-encrypted Stratum V2 listener. It shares the job
+// stream, validator, share log and payouts with Stratum V1.
+type SV2Config struct {
+	// Listen is the encrypted listener ("" disables Stratum V2).
+	Listen string `toml:"listen"`
+	// AuthorityKeyFile holds the pool's authority secret key (made by
+	// `aditctl sv2-keygen`, mode 0600); miners pin its public key.
+	AuthorityKeyFile string `toml:"authority_key_file"`
+	// PlaintextListen is an unencrypted listener for tests; off by default
+	// and refused on mainnet.
+	PlaintextListen  string   `toml:"plaintext_listen"`
+	MaxConns         int      `toml:"max_conns"`
+	MaxConnsPerIP    int      `toml:"max_conns_per_ip"`
+	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	// CertificateValidity is how long each Noise certificate is valid.
+	CertificateValidity Duration `toml:"certificate_validity"`
 }
 
 // HTTPConfig is the metrics, API and dashboard listener.
@@ -313,6 +332,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Vardiff.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.SV2.Listen != "" || c.SV2.PlaintextListen != "" {
+		if c.SV2.AuthorityKeyFile == "" {
+			errs = append(errs, errors.New("sv2.authority_key_file is required with sv2.listen (make one with aditctl sv2-keygen)"))
+		}
+		if c.SV2.PlaintextListen != "" && c.Network == "mainnet" {
+			errs = append(errs, errors.New("sv2.plaintext_listen is for tests and refused on mainnet"))
+		}
 	}
 	if c.HTTP.Listen == "" {
 		errs = append(errs, errors.New("http.listen is required"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"sync"
@@ -13,6 +14,9 @@ import (
 	"github.com/adit-pool/adit/pool/template"
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/stratum"
+	"github.com/adit-pool/adit/sv2"
+	"github.com/adit-pool/adit/sv2/keys"
+	"github.com/adit-pool/adit/sv2/noise"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -38,6 +42,7 @@ type Pool struct {
 	backend   *backend
 	source    *template.Source
 	stratum   *stratum.Server
+	sv2       *sv2.Server // nil when Stratum V2 is off
 	storage   *storage
 	hashrate  hashrateWindow
 
@@ -102,6 +107,12 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 	p.source, err = template.NewSource(template.SourceConfig{
 		Refresh: cfg.Templates.Refresh.D(),
 		Poll:    cfg.Templates.Poll.D(),
+		// Job ids from before a restart must not name this run's jobs:
+		// otherwise a share found on an old job is judged against a new
+		// job with the same id, and, with extranonces also handed out
+		// again from the start, can repeat a share the previous run
+		// accepted (the duplicate filter starts empty).
+		FirstJobID: rand.Uint32(),
 	}, nodes, builder, log.Named("templates"), tmetrics)
 	if err != nil {
 		return nil, err
@@ -161,7 +172,41 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.SV2.Listen != "" || cfg.SV2.PlaintextListen != "" {
+		if p.sv2, err = p.newSV2Server(deps); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
+}
+
+// newSV2Server builds the Stratum V2 server on the same validator and
+// backend as Stratum V1.
+func (p *Pool) newSV2Server(deps Deps) (*sv2.Server, error) {
+	c := p.cfg.SV2
+	authority, err := keys.LoadSecretKeyFile(c.AuthorityKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("sv2.authority_key_file: %w", err)
+	}
+	listen := c.Listen
+	if listen == "" {
+		listen = "-" // plaintext only
+	}
+	return sv2.NewServer(sv2.Config{
+		Listen:           listen,
+		PlaintextListen:  c.PlaintextListen,
+		MaxConns:         c.MaxConns,
+		MaxConnsPerIP:    c.MaxConnsPerIP,
+		HandshakeTimeout: c.HandshakeTimeout.D(),
+	}.WithDefaults(), sv2.Deps{
+		Validator:   p.validator,
+		Backend:     p.backend,
+		Keys:        &noise.KeyRotator{Authority: authority, Validity: c.CertificateValidity.D()},
+		Log:         p.log.Named("sv2"),
+		Registerer:  deps.Registerer,
+		Shares:      p.m.shares.MustCurryWith(prometheus.Labels{"protocol": share.ProtocolV2.String()}),
+		Connections: p.m.connections.WithLabelValues(share.ProtocolV2.String()),
+	})
 }
 
 // Run serves until ctx is cancelled, then drains the sessions, waits for
@@ -186,19 +231,21 @@ func (p *Pool) Run(ctx context.Context) error {
 	firstJob := make(chan struct{})
 	g.Go(func() error { return p.source.Run(gctx) })
 	g.Go(func() error { return p.publishJobs(gctx, firstJob) })
-	g.Go(func() error {
-		// Miners are let in only once there is work to hand them.
-		select {
-		case <-firstJob:
-		case <-gctx.Done():
-			return nil
+	// Miners are let in only once there is work to hand them.
+	serveMiners := func(run func(context.Context) error) func() error {
+		return func() error {
+			select {
+			case <-firstJob:
+				return ignoreCanceled(run(gctx))
+			case <-gctx.Done():
+				return nil
+			}
 		}
-		err := p.stratum.Run(gctx)
-		if errors.Is(err, context.Canceled) {
-			return nil
-		}
-		return err
-	})
+	}
+	g.Go(serveMiners(p.stratum.Run))
+	if p.sv2 != nil {
+		g.Go(serveMiners(p.sv2.Run))
+	}
 	srv := &http.Server{Handler: p.httpHandler(p.gatherer), ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
 		if err := srv.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
@@ -255,6 +302,21 @@ func (p *Pool) StratumAddr() string {
 		return a.String()
 	}
 	return p.cfg.Stratum.Listen
+}
+
+// SV2Addrs are the Stratum V2 encrypted and plaintext listen addresses once
+// Run has started them ("" when off or not yet listening).
+func (p *Pool) SV2Addrs() (encrypted, plaintext string) {
+	if p.sv2 == nil {
+		return "", ""
+	}
+	if a := p.sv2.Addr(); a != nil {
+		encrypted = a.String()
+	}
+	if a := p.sv2.PlaintextAddr(); a != nil {
+		plaintext = a.String()
+	}
+	return encrypted, plaintext
 }
 
 // HTTPAddr is the HTTP listen address once Run has started ("" before).
