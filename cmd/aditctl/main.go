@@ -5,10 +5,12 @@
 //	aditctl blocks|balances|ledger|payouts [-dsn DSN]
 //	                                     read blocks, balances, ledger history and
 //	                                     payouts from Postgres ($ADIT_DATABASE_DSN)
+//	aditctl sv2-keygen -out FILE         make the Stratum V2 authority key pair
 package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/adit-pool/adit/pool"
+	"github.com/adit-pool/adit/sv2/keys"
 )
 
 func main() {
@@ -33,6 +36,8 @@ var usage = `usage: aditctl <command> [flags]
 commands:
   check-config -config FILE   validate a daemon configuration
   status [-http ADDR]          show a running daemon's pool status (default 127.0.0.1:8080)
+  sv2-keygen -out FILE         write a new Stratum V2 authority secret key to FILE (mode 0600,
+                               never overwritten) and print the public key miners configure
 ` + dbUsage
 
 func run(args []string, out io.Writer, getenv func(string) string) error {
@@ -65,6 +70,13 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 		return status(*addr, out)
 	case "blocks", "balances", "ledger", "payouts":
 		return dbCommand(cmd, args, out, getenv)
+	case "sv2-keygen":
+		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+		keyPath := fs.String("out", "", "file for the secret key (created with mode 0600)")
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		return sv2Keygen(*keyPath, out)
 	case "help", "-h", "--help":
 		_, err := fmt.Fprintln(out, usage)
 		return err
@@ -93,5 +105,23 @@ func status(addr string, out io.Writer) error {
 	}
 	b, _ := json.MarshalIndent(v, "", "  ")
 	_, err = fmt.Fprintln(out, string(b))
+	return err
+}
+
+// sv2Keygen writes a fresh authority secret key and prints its public key in
+// the base58check form Stratum V2 miners and proxies configure.
+func sv2Keygen(path string, out io.Writer) error {
+	if path == "" {
+		return errors.New("sv2-keygen needs -out FILE")
+	}
+	sk, err := keys.GenerateSecretKey(rand.Reader)
+	if err != nil {
+		return err
+	}
+	if err := keys.WriteSecretKeyFile(path, sk); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "secret key written to %s (keep it private; point [sv2] authority_key_file at it)\nauthority public key: %s\n",
+		path, sk.PublicKey())
 	return err
 }
