@@ -257,8 +257,12 @@ func TestPayoutPPLNS(t *testing.T) {
 	for i, rate := range []float64{1, 2, 5} {
 		procs = append(procs, startMiner(t, d, miners[i], fmt.Sprintf("r%g", rate), rate))
 	}
-	Eventually(t, 2*time.Minute, "2 blocks accepted by btcd", func() bool {
-		return d.Metric(`adit_blocks_submitted_total{result="accepted"}`) >= 2
+	// Two blocks, the last one with more shares before it than a window
+	// holds, so a full window with a fractional boundary share is checked
+	// (early blocks may have a partial window: all their shares count).
+	Eventually(t, 2*time.Minute, "2 blocks accepted by btcd, the last with a full window", func() bool {
+		return d.Metric(`adit_blocks_submitted_total{result="accepted"}`) >= 2 &&
+			env.Count(t, `SELECT count(*) FROM shares WHERE time < (SELECT max(found_at) FROM blocks)`) > 50
 	})
 	for _, p := range procs {
 		if err := p.Signal(syscall.SIGINT, 10*time.Second); err != nil {
