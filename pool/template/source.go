@@ -37,6 +37,10 @@ type SourceConfig struct {
 	Poll time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// FirstJobID: jobs are numbered from FirstJobID+1 on. A daemon passes a
+	// random value so that job ids from before a restart, which miners may
+	// still submit against, do not name (different) jobs of this run.
+	FirstJobID uint32
 }
 
 func (c *SourceConfig) withDefaults() {
@@ -154,7 +158,7 @@ type loopState struct {
 }
 
 func (s *Source) loop(ctx context.Context) {
-	var st loopState
+	st := loopState{nextID: s.cfg.FirstJobID}
 	timer := time.NewTimer(0) // first fetch at once
 	defer timer.Stop()
 	age := time.NewTicker(time.Second)
