@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/stratum/acceptloop"
+	"github.com/adit-pool/adit/stratum/connlimit"
 )
 
 // Deps are the server's collaborators, all injected.
@@ -44,11 +45,8 @@ type Server struct {
 	serving atomic.Bool
 	nextID  atomic.Uint64
 
-	addr atomic.Pointer[net.Addr]
-
-	mu    sync.Mutex // guards conns and perIP
-	conns int
-	perIP map[netip.Addr]int
+	addr   atomic.Pointer[net.Addr]
+	limits *connlimit.Limiter
 }
 
 // NewServer validates cfg (after WithDefaults) and deps and registers the
@@ -75,11 +73,11 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		cfg:   cfg,
-		deps:  deps,
-		log:   deps.Log.Named("stratum"),
-		m:     m,
-		perIP: make(map[netip.Addr]int),
+		cfg:    cfg,
+		deps:   deps,
+		log:    deps.Log.Named("stratum"),
+		m:      m,
+		limits: connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP),
 	}, nil
 }
 
@@ -118,84 +116,37 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	addr := ln.Addr()
 	s.addr.Store(&addr)
 	s.log.Info("stratum listening", zap.Stringer("addr", addr))
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	backoff := time.Duration(0)
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			// Transient (EMFILE, ECONNABORTED, ...): back off, keep serving.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("stratum accept failed", zap.Error(err), zap.Duration("backoff", backoff))
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
-			continue
-		}
-		backoff = 0
-		ip, ok := s.admit(c)
+	return acceptloop.Run(ctx, ln, func(err error, backoff time.Duration) {
+		s.log.Warn("stratum accept failed", zap.Error(err), zap.Duration("backoff", backoff))
+	}, func(c net.Conn) {
+		release, ok := s.admit(c)
 		if !ok {
-			continue
+			return
 		}
 		wg.Go(func() {
-			defer s.release(ip)
+			defer release()
 			newSession(s, c).run(ctx)
 		})
-	}
+	})
 }
 
-// admit applies the connection limits; a refused connection is closed.
-func (s *Server) admit(c net.Conn) (netip.Addr, bool) {
-	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
-	if err != nil {
-		s.m.refused.WithLabelValues(refusedBadRemote).Inc()
-		c.Close()
-		return netip.Addr{}, false
-	}
-	ip := ap.Addr().Unmap()
-	reason := ""
-	s.mu.Lock()
-	switch {
-	case s.conns >= s.cfg.MaxConns:
-		reason = refusedMaxConns
-	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
-		reason = refusedMaxPerIP
-	default:
-		s.conns++
-		s.perIP[ip]++
-	}
-	s.mu.Unlock()
+// admit applies the connection limits; a refused connection is closed. An
+// admitted one is counted in the connections gauge until release is called.
+func (s *Server) admit(c net.Conn) (release func(), ok bool) {
+	rel, reason := s.limits.Admit(c.RemoteAddr())
 	if reason != "" {
 		s.m.refused.WithLabelValues(reason).Inc()
-		s.log.Debug("stratum connection refused", zap.String("reason", reason), zap.Stringer("remote", ap))
+		if reason != connlimit.BadRemote {
+			s.log.Debug("stratum connection refused", zap.String("reason", reason), zap.Stringer("remote", c.RemoteAddr()))
+		}
 		c.Close()
-		return ip, false
+		return nil, false
 	}
 	s.m.connections.Inc()
-	return ip, true
-}
-
-func (s *Server) release(ip netip.Addr) {
-	s.mu.Lock()
-	s.conns--
-	if n := s.perIP[ip] - 1; n > 0 {
-		s.perIP[ip] = n
-	} else {
-		delete(s.perIP, ip)
-	}
-	s.mu.Unlock()
-	s.m.connections.Dec()
+	return func() {
+		rel()
+		s.m.connections.Dec()
+	}, true
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/stratum/connlimit"
 )
 
 func TestBlockCandidateRecorded(t *testing.T) {
@@ -33,7 +34,7 @@ func TestConnectionLimits(t *testing.T) {
 	if got := c.waitClosed(); len(got) != 0 {
 		t.Fatalf("refused connection got %v", got)
 	}
-	if got := e.metric("adit_stratum_refused_connections_total", "reason", refusedMaxPerIP); got != 1 {
+	if got := e.metric("adit_stratum_refused_connections_total", "reason", connlimit.MaxPerIP); got != 1 {
 		t.Fatalf("refused %v", got)
 	}
 	// Closing one frees a slot.

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/stratum/sendq"
 )
 
 // maxBadLines is how many consecutive unparseable lines a session tolerates.
@@ -57,30 +58,28 @@ type session struct {
 	en2 [MaxExtranonce2Size]byte
 
 	// Plumbing.
-	out        chan []byte   // to the writer; closed by the owner at teardown
-	lines      chan []byte   // reader -> owner
-	ack        chan struct{} // owner -> reader: line handled
-	readErr    chan error    // reader's final error (buffered 1)
-	writerDone chan struct{} // closed when the writer exits
-	done       chan struct{} // closed when the owner stops handling lines
+	out     *sendq.Queue[[]byte] // to the writer; closed by the owner at teardown
+	lines   chan []byte          // reader -> owner
+	ack     chan struct{}        // owner -> reader: line handled
+	readErr chan error           // reader's final error (buffered 1)
+	done    chan struct{}        // closed when the owner stops handling lines
 }
 
 func newSession(srv *Server, c net.Conn) *session {
 	id := srv.nextID.Add(1)
 	remote := c.RemoteAddr().String()
 	return &session{
-		srv:        srv,
-		conn:       c,
-		id:         id,
-		remote:     remote,
-		log:        srv.log.With(zap.Uint64("session", id), zap.String("remote", remote)),
-		workers:    make(map[string]share.Worker),
-		out:        make(chan []byte, srv.cfg.SendQueue),
-		lines:      make(chan []byte),
-		ack:        make(chan struct{}, 1),
-		readErr:    make(chan error, 1),
-		writerDone: make(chan struct{}),
-		done:       make(chan struct{}),
+		srv:     srv,
+		conn:    c,
+		id:      id,
+		remote:  remote,
+		log:     srv.log.With(zap.Uint64("session", id), zap.String("remote", remote)),
+		workers: make(map[string]share.Worker),
+		out:     sendq.New[[]byte](srv.cfg.SendQueue),
+		lines:   make(chan []byte),
+		ack:     make(chan struct{}, 1),
+		readErr: make(chan error, 1),
+		done:    make(chan struct{}),
 	}
 }
 
@@ -99,8 +98,8 @@ func (s *session) run(ctx context.Context) {
 		// Nothing more can or should reach the miner.
 		s.conn.Close()
 	}
-	close(s.out) // the writer flushes what is queued, bounded by its deadline
-	<-s.writerDone
+	s.out.Close() // the writer flushes what is queued, bounded by its deadline
+	<-s.out.Done()
 	s.conn.Close()
 	wg.Wait()
 
@@ -136,7 +135,7 @@ func (s *session) ownerLoop(ctx context.Context) (reason string) {
 			return discShutdown
 		case err := <-s.readErr:
 			return s.readFailed(err)
-		case <-s.writerDone:
+		case <-s.out.Done():
 			return discWriteError
 		case <-handshakeC:
 			return discHandshake
@@ -199,27 +198,15 @@ func (s *session) readLoop() {
 // flush with one write deadline. It exits when out is closed (after flushing)
 // or on the first write error.
 func (s *session) writeLoop() {
-	defer close(s.writerDone)
 	bw := newBatchWriter(s.conn)
-	for msg := range s.out {
-		s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
-		bw.add(msg)
-	drain:
-		for {
-			select {
-			case m, ok := <-s.out:
-				if !ok {
-					break drain
-				}
-				bw.add(m)
-			default:
-				break drain
-			}
-		}
-		if err := bw.flush(); err != nil {
-			s.log.Debug("stratum write failed", zap.Error(err))
-			return
-		}
+	err := s.out.Run(sendq.Writer[[]byte]{
+		SetDeadline: s.conn.SetWriteDeadline,
+		Timeout:     s.srv.cfg.WriteTimeout,
+		Write:       func(msg []byte) error { bw.add(msg); return nil },
+		Flush:       bw.flush,
+	})
+	if err != nil {
+		s.log.Debug("stratum write failed", zap.Error(err))
 	}
 }
 
@@ -229,9 +216,7 @@ func (s *session) send(msg []byte) {
 	if s.drop != "" {
 		return
 	}
-	select {
-	case s.out <- msg:
-	default:
+	if !s.out.Push(msg) {
 		s.drop = discSlowConsumer
 	}
 }

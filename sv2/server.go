@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/stratum/acceptloop"
+	"github.com/adit-pool/adit/stratum/connlimit"
 	"github.com/adit-pool/adit/sv2/noise"
 )
 
@@ -55,10 +56,7 @@ type Server struct {
 	nextID  atomic.Uint64
 
 	addr, plainAddr atomic.Pointer[net.Addr]
-
-	mu    sync.Mutex // guards conns and perIP
-	conns int
-	perIP map[netip.Addr]int
+	limits          *connlimit.Limiter
 }
 
 // NewServer validates cfg (after WithDefaults) and deps and registers the
@@ -87,12 +85,12 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		cfg:   cfg,
-		deps:  deps,
-		log:   deps.Log.Named("sv2"),
-		m:     m,
-		hsSem: make(chan struct{}, cfg.HandshakeConcurrency),
-		perIP: make(map[netip.Addr]int),
+		cfg:    cfg,
+		deps:   deps,
+		log:    deps.Log.Named("sv2"),
+		m:      m,
+		hsSem:  make(chan struct{}, cfg.HandshakeConcurrency),
+		limits: connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP),
 	}, nil
 }
 
@@ -187,37 +185,16 @@ func (s *Server) Serve(ctx context.Context, ln, plain net.Listener) error {
 }
 
 func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, encrypted bool, wg *sync.WaitGroup) error {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	backoff := time.Duration(0)
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return err
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.log.Warn("sv2 accept failed", zap.Error(err), zap.Duration("backoff", backoff))
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return nil
-			case <-t.C:
-			}
-			continue
-		}
-		backoff = 0
+	return acceptloop.Run(ctx, ln, func(err error, backoff time.Duration) {
+		s.log.Warn("sv2 accept failed", zap.Error(err), zap.Duration("backoff", backoff))
+	}, func(c net.Conn) {
 		accepted := time.Now()
-		ip, ok := s.admit(c)
+		release, ok := s.admit(c)
 		if !ok {
-			continue
+			return
 		}
 		wg.Go(func() {
-			defer s.release(ip)
+			defer release()
 			var fc FrameConn
 			if encrypted {
 				nc, ok := s.handshake(ctx, c, accepted)
@@ -231,7 +208,7 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, encrypted bool
 			}
 			newSession(s, fc).run(ctx)
 		})
-	}
+	})
 }
 
 // handshake runs the Noise responder under the concurrency limit, within
@@ -281,45 +258,21 @@ func (s *Server) handshakeFailed(ctx context.Context, c net.Conn, err error) {
 	s.log.Debug("sv2 handshake failed", zap.String("result", result), zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
 }
 
-// admit applies the connection limits; a refused connection is closed.
-func (s *Server) admit(c net.Conn) (netip.Addr, bool) {
-	ap, err := netip.ParseAddrPort(c.RemoteAddr().String())
-	if err != nil {
-		s.m.refused.WithLabelValues(refusedBadRemote).Inc()
-		c.Close()
-		return netip.Addr{}, false
-	}
-	ip := ap.Addr().Unmap()
-	reason := ""
-	s.mu.Lock()
-	switch {
-	case s.conns >= s.cfg.MaxConns:
-		reason = refusedMaxConns
-	case s.perIP[ip] >= s.cfg.MaxConnsPerIP:
-		reason = refusedMaxPerIP
-	default:
-		s.conns++
-		s.perIP[ip]++
-	}
-	s.mu.Unlock()
+// admit applies the connection limits; a refused connection is closed. An
+// admitted one is counted in the connections gauge until release is called.
+func (s *Server) admit(c net.Conn) (release func(), ok bool) {
+	rel, reason := s.limits.Admit(c.RemoteAddr())
 	if reason != "" {
 		s.m.refused.WithLabelValues(reason).Inc()
-		s.log.Debug("sv2 connection refused", zap.String("reason", reason), zap.Stringer("remote", ap))
+		if reason != connlimit.BadRemote {
+			s.log.Debug("sv2 connection refused", zap.String("reason", reason), zap.Stringer("remote", c.RemoteAddr()))
+		}
 		c.Close()
-		return ip, false
+		return nil, false
 	}
 	s.m.connections.Inc()
-	return ip, true
-}
-
-func (s *Server) release(ip netip.Addr) {
-	s.mu.Lock()
-	s.conns--
-	if n := s.perIP[ip] - 1; n > 0 {
-		s.perIP[ip] = n
-	} else {
-		delete(s.perIP, ip)
-	}
-	s.mu.Unlock()
-	s.m.connections.Dec()
+	return func() {
+		rel()
+		s.m.connections.Dec()
+	}, true
 }

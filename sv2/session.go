@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/stratum/sendq"
 	"github.com/adit-pool/adit/sv2/codec"
 	"github.com/adit-pool/adit/sv2/noise"
 )
@@ -47,11 +48,10 @@ type session struct {
 	res          share.Result
 
 	// Plumbing.
-	out        chan codec.Message // to the writer; closed by the owner at teardown
-	frames     chan frame         // reader -> owner
-	readErr    chan error         // reader's final error (buffered 1)
-	writerDone chan struct{}      // closed when the writer exits
-	done       chan struct{}      // closed when the owner stops handling frames
+	out     *sendq.Queue[codec.Message] // to the writer; closed by the owner at teardown
+	frames  chan frame                  // reader -> owner
+	readErr chan error                  // reader's final error (buffered 1)
+	done    chan struct{}               // closed when the owner stops handling frames
 }
 
 type frame struct {
@@ -63,17 +63,16 @@ func newSession(srv *Server, c FrameConn) *session {
 	id := srv.nextID.Add(1)
 	remote := c.RemoteAddr().String()
 	return &session{
-		srv:        srv,
-		conn:       c,
-		id:         id,
-		remote:     remote,
-		log:        srv.log.With(zap.Uint64("session", id), zap.String("remote", remote)),
-		channels:   make(map[uint32]*channel),
-		out:        make(chan codec.Message, srv.cfg.SendQueue),
-		frames:     make(chan frame),
-		readErr:    make(chan error, 1),
-		writerDone: make(chan struct{}),
-		done:       make(chan struct{}),
+		srv:      srv,
+		conn:     c,
+		id:       id,
+		remote:   remote,
+		log:      srv.log.With(zap.Uint64("session", id), zap.String("remote", remote)),
+		channels: make(map[uint32]*channel),
+		out:      sendq.New[codec.Message](srv.cfg.SendQueue),
+		frames:   make(chan frame),
+		readErr:  make(chan error, 1),
+		done:     make(chan struct{}),
 	}
 }
 
@@ -97,8 +96,8 @@ func (s *session) run(ctx context.Context) {
 	case discSlowConsumer, discWriteError, discPanic, discReadError, discClientClosed, discIdleTimeout:
 		s.conn.Close()
 	}
-	close(s.out) // the writer flushes what is queued, bounded by its deadline
-	<-s.writerDone
+	s.out.Close() // the writer flushes what is queued, bounded by its deadline
+	<-s.out.Done()
 	s.conn.Close()
 	wg.Wait()
 
@@ -153,7 +152,7 @@ func (s *session) ownerLoop(ctx context.Context) (reason string) {
 			return discShutdown
 		case err := <-s.readErr:
 			return s.readFailed(err)
-		case <-s.writerDone:
+		case <-s.out.Done():
 			return discWriteError
 		case <-setupC:
 			return discSetupTimeout
@@ -220,13 +219,13 @@ func (s *session) readLoop() {
 // writeLoop writes queued messages until out is closed (after flushing) or
 // a write fails.
 func (s *session) writeLoop() {
-	defer close(s.writerDone)
-	for m := range s.out {
-		s.conn.SetWriteDeadline(time.Now().Add(s.srv.cfg.WriteTimeout))
-		if err := writeMessage(s.conn, m); err != nil {
-			s.log.Debug("sv2 write failed", zap.Error(err))
-			return
-		}
+	err := s.out.Run(sendq.Writer[codec.Message]{
+		SetDeadline: s.conn.SetWriteDeadline,
+		Timeout:     s.srv.cfg.WriteTimeout,
+		Write:       func(m codec.Message) error { return writeMessage(s.conn, m) },
+	})
+	if err != nil {
+		s.log.Debug("sv2 write failed", zap.Error(err))
 	}
 }
 
@@ -236,9 +235,7 @@ func (s *session) send(m codec.Message) {
 	if s.drop != "" {
 		return
 	}
-	select {
-	case s.out <- m:
-	default:
+	if !s.out.Push(m) {
 		s.drop = discSlowConsumer
 	}
 }
