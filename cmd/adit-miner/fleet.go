@@ -26,10 +26,12 @@ const maxLatencySamples = 1 << 21
 type recorder struct {
 	mu        sync.Mutex
 	accepted  uint64
-	rejected  map[int]uint64
-	messages  map[int]string // last message seen per code
+	rejected  map[string]uint64 // by code: V1 numeric, SV2 error string
+	messages  map[string]string // last message seen per code
 	ioErrors  uint64
 	latencies []time.Duration
+	// byProto splits the outcomes by protocol ("v1", "v2").
+	byProto map[string]*protoCounts
 	// byWorker counts, per authorized worker name, the submissions sent and
 	// the accepted replies received.
 	byWorker map[string]*workerCounts
@@ -42,8 +44,8 @@ type recorder struct {
 }
 
 func newRecorder(maxShares uint64, limitHit func()) *recorder {
-	return &recorder{rejected: map[int]uint64{}, messages: map[int]string{}, byWorker: map[string]*workerCounts{},
-		maxShares: maxShares, limitHit: limitHit}
+	return &recorder{rejected: map[string]uint64{}, messages: map[string]string{}, byWorker: map[string]*workerCounts{},
+		byProto: map[string]*protoCounts{}, maxShares: maxShares, limitHit: limitHit}
 }
 
 // workerCounts are one worker's submission outcomes.
@@ -62,7 +64,30 @@ func (r *recorder) connected(d int64) { r.conns.Add(d) }
 // counts as submitted, whatever its outcome (a submission whose reply was
 // lost may still have been accepted by the pool).
 func (r *recorder) result(worker string, ok bool, rerr *client.RPCError, err error, lat time.Duration) {
+	o := outcome{ok: ok, ioError: err != nil, latency: lat}
+	if rerr != nil {
+		o.code, o.message = strconv.Itoa(rerr.Code), rerr.Message
+	}
+	r.record("v1", worker, o)
+}
+
+// outcome is one submission's result: accepted, rejected with code and
+// message, or lost to an I/O error.
+type outcome struct {
+	ok            bool
+	code, message string
+	ioError       bool
+	latency       time.Duration
+}
+
+// record records one submission of protocol proto by worker; see result.
+func (r *recorder) record(proto, worker string, o outcome) {
 	r.mu.Lock()
+	pc := r.byProto[proto]
+	if pc == nil {
+		pc = &protoCounts{}
+		r.byProto[proto] = pc
+	}
 	wc := r.byWorker[worker]
 	if wc == nil {
 		wc = &workerCounts{}
@@ -70,19 +95,25 @@ func (r *recorder) result(worker string, ok bool, rerr *client.RPCError, err err
 	}
 	wc.submitted++
 	switch {
-	case err != nil:
+	case o.ioError:
 		r.ioErrors++
+		pc.ioErrors++
 		r.mu.Unlock()
 		return
-	case ok:
+	case o.ok:
 		r.accepted++
 		wc.accepted++
+		pc.accepted++
 	default:
-		r.rejected[rerr.Code]++
-		r.messages[rerr.Code] = rerr.Message
+		r.rejected[o.code]++
+		r.messages[o.code] = o.message
+		pc.rejected++
 	}
 	if len(r.latencies) < maxLatencySamples {
-		r.latencies = append(r.latencies, lat)
+		r.latencies = append(r.latencies, o.latency)
+	}
+	if len(pc.latencies) < maxLatencySamples {
+		pc.latencies = append(pc.latencies, o.latency)
 	}
 	answered := r.accepted
 	for _, n := range r.rejected {
@@ -121,6 +152,9 @@ type summary struct {
 	LatencyP50Ms      float64           `json:"latency_p50_ms"`
 	LatencyP99Ms      float64           `json:"latency_p99_ms"`
 	LatencyMaxMs      float64           `json:"latency_max_ms"`
+	// ByProtocol splits accepted, rejected and latency by protocol
+	// ("v1", "v2"); only protocols with submissions are listed.
+	ByProtocol map[string]protoSummary `json:"by_protocol,omitempty"`
 }
 
 func (r *recorder) summary(miners, threads int, elapsed time.Duration, hashes uint64) summary {
@@ -138,22 +172,33 @@ func (r *recorder) summary(miners, threads int, elapsed time.Duration, hashes ui
 		s.SubmittedByWorker[w] = c.submitted
 	}
 	for c, n := range r.rejected {
-		s.Rejected[strconv.Itoa(c)] = n
-		s.RejectMessages[strconv.Itoa(c)] = r.messages[c]
+		s.Rejected[c] = n
+		s.RejectMessages[c] = r.messages[c]
 	}
 	if sec := elapsed.Seconds(); sec > 0 {
 		s.Hashrate = float64(hashes) / sec
 		s.SharesPerSecond = float64(r.accepted) / sec
 	}
-	if n := len(r.latencies); n > 0 {
-		l := slices.Clone(r.latencies)
-		slices.Sort(l)
-		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-		s.LatencyP50Ms = ms(l[(n-1)*50/100])
-		s.LatencyP99Ms = ms(l[(n-1)*99/100])
-		s.LatencyMaxMs = ms(l[n-1])
+	s.LatencyP50Ms, s.LatencyP99Ms, s.LatencyMaxMs = percentiles(r.latencies)
+	if len(r.byProto) > 0 {
+		s.ByProtocol = make(map[string]protoSummary, len(r.byProto))
+		for p, c := range r.byProto {
+			s.ByProtocol[p] = c.summary(elapsed)
+		}
 	}
 	return s
+}
+
+// percentiles returns the p50, p99 and maximum of l in milliseconds.
+func percentiles(l []time.Duration) (p50, p99, max float64) {
+	n := len(l)
+	if n == 0 {
+		return 0, 0, 0
+	}
+	l = slices.Clone(l)
+	slices.Sort(l)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return ms(l[(n-1)*50/100]), ms(l[(n-1)*99/100]), ms(l[n-1])
 }
 
 // writeText prints s for people.
@@ -182,6 +227,7 @@ func (s *summary) writeText(w io.Writer) {
 		fmt.Fprintln(w, strings.Join(extra, ", "))
 	}
 	fmt.Fprintf(w, "submit→reply latency p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", s.LatencyP50Ms, s.LatencyP99Ms, s.LatencyMaxMs)
+	s.writeProtocols(w)
 }
 
 // fleetConfig configures runFleet.
@@ -195,6 +241,10 @@ type fleetConfig struct {
 	DialConcurrency int
 	// MaxShares stops the run after this many answered shares (0: no limit).
 	MaxShares uint64
+	// V2Miners of the Miners speak Stratum V2 with V2 (miners
+	// Miners-V2Miners … Miners-1); the others Stratum V1.
+	V2Miners int
+	V2       *v2Config
 }
 
 // fleetUsername gives miner i of a fleet its own worker name:
@@ -222,6 +272,9 @@ func runFleet(ctx context.Context, cfg fleetConfig, log *zap.Logger) summary {
 	for i := range miners {
 		mc := cfg.Base
 		mc.DialSem = sem
+		if i >= cfg.Miners-cfg.V2Miners {
+			mc.V2 = cfg.V2
+		}
 		if cfg.Miners > 1 {
 			mc.Client.Username = fleetUsername(mc.Client.Username, i)
 			mc.Log = log.With(zap.Int("miner", i))

@@ -50,6 +50,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		submitters = fs.Int("submitters", 4, "maximum in-flight submissions per miner")
 		level      = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		logFormat  = fs.String("log-format", "console", "log format: console or json")
+		v2         = addV2Flags(fs)
 	)
 	fs.StringVar(&cc.Addr, "pool", "127.0.0.1:3333", "pool address host:port")
 	fs.StringVar(&cc.Username, "user", "", "username, conventionally address.worker (required)")
@@ -104,6 +105,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		Miners: *fleet, DialConcurrency: *dialConc, MaxShares: *maxShares,
 		Base: minerConfig{Client: cc, Threads: *threads, ShareRate: *shareRate, Submitters: *submitters, Reconnect: *reconnect},
 	}
+	if err := v2.apply(&o.fleet); err != nil {
+		return nil, err
+	}
 	return &o, nil
 }
 
@@ -143,7 +147,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	b := o.fleet.Base
 	log.Info("starting", zap.String("pool", b.Client.Addr), zap.Int("miners", o.fleet.Miners),
 		zap.Int("threads_per_miner", b.Threads), zap.Float64("share_rate", b.ShareRate),
-		zap.Bool("version_rolling", b.Client.VersionRolling))
+		zap.Bool("version_rolling", b.Client.VersionRolling), zap.Int("sv2_miners", o.fleet.V2Miners))
 	s := runFleet(ctx, o.fleet, log)
 	if o.jsonOut {
 		enc := json.NewEncoder(stdout)

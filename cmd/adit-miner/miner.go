@@ -32,7 +32,10 @@ type minerConfig struct {
 	Reconnect time.Duration
 	// DialSem, when non-nil, bounds concurrent handshakes across a fleet.
 	DialSem chan struct{}
-	Log     *zap.Logger
+	// V2, when non-nil, makes the miner speak Stratum V2 (sv2miner.go);
+	// Client then supplies the username, timeout and suggested difficulty.
+	V2  *v2Config
+	Log *zap.Logger
 }
 
 // hashesPerShare is the expected number of hashes per share at difficulty 1:
@@ -49,16 +52,16 @@ const versionChunk = 1 << 16
 
 // found is a share a thread found, waiting to be submitted.
 type found struct {
-	work        *client.Work
+	work        job
 	en2         []byte
 	ntime       uint32
 	nonce       uint32
 	versionBits uint32
 }
 
-// workBox is one published Work; next is closed when it is replaced.
+// workBox is one published job; next is closed when it is replaced.
 type workBox struct {
-	w        *client.Work
+	w        job
 	received time.Time
 	next     chan struct{}
 }
@@ -86,7 +89,12 @@ func newMiner(cfg minerConfig, rec *recorder) *miner {
 // run mines until ctx ends, redialing after disconnects when configured.
 func (m *miner) run(ctx context.Context) error {
 	for {
-		err := m.session(ctx)
+		var err error
+		if m.cfg.V2 != nil {
+			err = m.sessionV2(ctx)
+		} else {
+			err = m.session(ctx)
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -137,7 +145,7 @@ func (m *miner) session(ctx context.Context) error {
 				if !ok {
 					return c.Err()
 				}
-				m.publish(w)
+				m.publish(v1Job{w})
 			case <-gctx.Done():
 				return nil
 			}
@@ -173,14 +181,14 @@ func (m *miner) dial(ctx context.Context) (*client.Client, error) {
 }
 
 // publish makes w the current work. Only the session's dispatcher calls it.
-func (m *miner) publish(w *client.Work) {
-	if w.Clean {
-		m.clean.Store(w.Seq)
+func (m *miner) publish(w job) {
+	if w.clean() {
+		m.clean.Store(w.seq())
 	}
 	old := m.box.Swap(&workBox{w: w, received: time.Now(), next: make(chan struct{})})
 	close(old.next)
-	m.cfg.Log.Debug("new work", zap.String("job", w.JobID), zap.Bool("clean", w.Clean),
-		zap.Float64("difficulty", w.Difficulty))
+	m.cfg.Log.Debug("new work", zap.String("job", w.id()), zap.Bool("clean", w.clean()),
+		zap.Float64("difficulty", w.difficulty()))
 }
 
 // hashLoop is one hashing thread: it mines the current work until it is
@@ -228,6 +236,12 @@ func en2Range(size, idx, threads int) (start, count uint64) {
 	if n < 8 {
 		space = 1 << (8 * n)
 	}
+	return slotRange(space, idx, threads)
+}
+
+// slotRange splits space values (0: 2^64) among threads and returns
+// thread idx's first value and how many it owns.
+func slotRange(space uint64, idx, threads int) (start, count uint64) {
 	if space == 0 {
 		count = ^uint64(0) / uint64(threads)
 	} else {
@@ -267,26 +281,29 @@ func deposit(v, mask uint32) uint32 {
 func (t *thread) mine(ctx context.Context, b *workBox) {
 	w := b.w
 	t.setPace(w)
-	start, count := en2Range(w.Extranonce2Size, t.idx, t.m.cfg.Threads)
-	en2 := make([]byte, w.Extranonce2Size)
-	var root [32]byte
+	mask := w.versionMask()
+	if w.extranonceSize() == 0 && mask != 0 {
+		t.mineHeaderOnly(ctx, b)
+		return
+	}
+	start, count := en2Range(w.extranonceSize(), t.idx, t.m.cfg.Threads)
+	en2 := make([]byte, w.extranonceSize())
 	for range count {
 		putEN2(en2, start+t.en2Next%count)
 		t.en2Next++
-		ntime := w.NTime + uint32(time.Since(b.received)/time.Second)
-		root, t.scratch = w.MerkleRoot(t.scratch, en2)
-		w.Header(&t.hdr, &root, ntime, 0, 0)
-		if w.VersionMask == 0 {
+		ntime := w.ntime() + uint32(time.Since(b.received)/time.Second)
+		t.scratch = w.header(&t.hdr, t.scratch, en2, ntime)
+		if mask == 0 {
 			if t.scan(ctx, b, en2, ntime, 0, 0, 1<<32) {
 				return
 			}
 			continue
 		}
-		rolls := uint64(1) << bits.OnesCount32(w.VersionMask)
+		rolls := uint64(1) << bits.OnesCount32(mask)
 		for base := uint64(0); base < 1<<32; base += versionChunk {
 			for r := uint64(0); r < rolls; r++ {
-				vbits := deposit(uint32(r), w.VersionMask)
-				binary.LittleEndian.PutUint32(t.hdr[0:4], w.RolledVersion(vbits))
+				vbits := deposit(uint32(r), mask)
+				binary.LittleEndian.PutUint32(t.hdr[0:4], w.rolledVersion(vbits))
 				if t.scan(ctx, b, en2, ntime, vbits, uint32(base), versionChunk) {
 					return
 				}
@@ -295,11 +312,31 @@ func (t *thread) mine(ctx context.Context, b *workBox) {
 	}
 }
 
+// mineHeaderOnly hashes work without an extranonce of the miner's own (an
+// SV2 standard channel): the thread's share of the rolled versions takes
+// the extranonce's place, each with a full nonce range, carried over from
+// one job to the next like the extranonce.
+func (t *thread) mineHeaderOnly(ctx context.Context, b *workBox) {
+	w := b.w
+	mask := w.versionMask()
+	start, count := slotRange(uint64(1)<<bits.OnesCount32(mask), t.idx, t.m.cfg.Threads)
+	for range count {
+		vbits := deposit(uint32(start+t.en2Next%count), mask)
+		t.en2Next++
+		ntime := w.ntime() + uint32(time.Since(b.received)/time.Second)
+		t.scratch = w.header(&t.hdr, t.scratch, nil, ntime)
+		binary.LittleEndian.PutUint32(t.hdr[0:4], w.rolledVersion(vbits))
+		if t.scan(ctx, b, nil, ntime, vbits, 0, 1<<32) {
+			return
+		}
+	}
+}
+
 // scan hashes count nonces from first with the header in t.hdr and queues
 // every share meeting the work's target. It reports whether the thread must
 // stop (new work or ctx ended).
 func (t *thread) scan(ctx context.Context, b *workBox, en2 []byte, ntime, vbits, first uint32, count uint64) bool {
-	target := &b.w.Target
+	target := b.w.target()
 	nonce := first
 	for done := uint64(0); done < count; {
 		n := min(scanBatch, count-done)
@@ -325,10 +362,10 @@ func (t *thread) scan(ctx context.Context, b *workBox, en2 []byte, ntime, vbits,
 
 // setPace sets the thread's hash rate for the miner's share rate at w's
 // difficulty, restarting the pacing clock.
-func (t *thread) setPace(w *client.Work) {
+func (t *thread) setPace(w job) {
 	t.hps = 0
 	if r := t.m.cfg.ShareRate; r > 0 {
-		t.hps = r * w.Difficulty * hashesPerShare / float64(t.m.cfg.Threads)
+		t.hps = r * w.difficulty() * hashesPerShare / float64(t.m.cfg.Threads)
 	}
 	t.paceStart, t.paceHashes = time.Now(), 0
 }
@@ -384,29 +421,30 @@ func (m *miner) submitLoop(ctx context.Context, c *client.Client) {
 		case <-ctx.Done():
 			return
 		}
-		if f.work.Seq < m.clean.Load() {
+		if f.work.seq() < m.clean.Load() {
 			m.rec.staleDropped()
 			continue
 		}
+		w := f.work.(v1Job).Work
 		var vb *uint32
-		if f.work.VersionMask != 0 {
+		if w.VersionMask != 0 {
 			vb = &f.versionBits
 		}
 		// Not cancelled by shutdown: an in-flight submission gets its reply
 		// (or the timeout, or the end of the connection).
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		t0 := time.Now()
-		ok, rerr, err := c.Submit(sctx, worker, f.work.JobID, f.en2, f.ntime, f.nonce, vb)
+		ok, rerr, err := c.Submit(sctx, worker, w.JobID, f.en2, f.ntime, f.nonce, vb)
 		lat := time.Since(t0)
 		cancel()
 		m.rec.result(worker, ok, rerr, err, lat)
 		switch {
 		case err != nil:
-			m.cfg.Log.Warn("submit failed", zap.String("job", f.work.JobID), zap.Error(err))
+			m.cfg.Log.Warn("submit failed", zap.String("job", w.JobID), zap.Error(err))
 		case ok:
-			m.cfg.Log.Debug("share accepted", zap.String("job", f.work.JobID), zap.Duration("latency", lat))
+			m.cfg.Log.Debug("share accepted", zap.String("job", w.JobID), zap.Duration("latency", lat))
 		default:
-			m.cfg.Log.Info("share rejected", zap.String("job", f.work.JobID), zap.Int("code", rerr.Code),
+			m.cfg.Log.Info("share rejected", zap.String("job", w.JobID), zap.Int("code", rerr.Code),
 				zap.String("message", rerr.Message))
 		}
 	}

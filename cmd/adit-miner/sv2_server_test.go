@@ -1,0 +1,274 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/stratum/client"
+	"github.com/adit-pool/adit/stratum/client/clienttest"
+	"github.com/adit-pool/adit/sv2"
+	"github.com/adit-pool/adit/sv2/keys"
+	"github.com/adit-pool/adit/sv2/noise"
+)
+
+// sv2Pool is the real Stratum V2 server (sv2.NewServer, Noise, real
+// share.Validator) over an in-memory share.Backend, on a loopback port.
+type sv2Pool struct {
+	srv       *sv2.Server
+	v         *share.Validator
+	authority keys.PublicKey
+
+	mu      sync.Mutex
+	diff    float64
+	records []share.Record
+	subs    map[int]chan *share.Job
+	nextSub int
+	cur     *share.Job
+	nextEN  uint32
+}
+
+func startSV2Pool(t *testing.T, diff float64) *sv2Pool {
+	t.Helper()
+	p := &sv2Pool{v: share.NewValidator(share.ValidatorConfig{}), diff: diff, subs: map[int]chan *share.Job{}}
+	p.publish(clienttest.Job(1, 4+8, true))
+	auth, err := keys.GenerateSecretKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.authority = auth.PublicKey()
+	reg := prometheus.NewRegistry()
+	shares := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "adit_shares_total", Help: "x"}, []string{"protocol", "result"})
+	conns := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "adit_connections", Help: "x"}, []string{"protocol"})
+	reg.MustRegister(shares, conns)
+	p.srv, err = sv2.NewServer(sv2.Config{Listen: "127.0.0.1:0", SuccessInterval: 50 * time.Millisecond}.WithDefaults(), sv2.Deps{
+		Validator: p.v, Backend: p, Keys: &noise.KeyRotator{Authority: auth}, Log: zaptest.NewLogger(t),
+		Registerer: reg, Shares: shares.MustCurryWith(prometheus.Labels{"protocol": "v2"}), Connections: conns.WithLabelValues("v2"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sv2 Run: %v", err)
+		}
+	})
+	waitFor(t, func() bool { return p.srv.Addr() != nil })
+	return p
+}
+
+func (p *sv2Pool) addr() string { return p.srv.Addr().String() }
+
+func (p *sv2Pool) Accept(_ context.Context, rec *share.Record, _ *share.Result) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.records = append(p.records, *rec)
+	return nil
+}
+
+func (p *sv2Pool) Authorize(user, _ string) (share.Worker, error) {
+	addr, name, _ := strings.Cut(user, ".")
+	return share.Worker{Address: addr, Name: name}, nil
+}
+
+func (p *sv2Pool) NewVardiff() share.Vardiff { return &constVardiff{d: p.diff} }
+
+func (p *sv2Pool) AllocateExtranonce() ([]byte, func(), error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.nextEN++
+	return binary.BigEndian.AppendUint32(nil, p.nextEN), func() {}, nil
+}
+
+func (p *sv2Pool) SubscribeJobs() (<-chan *share.Job, func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ch := make(chan *share.Job, 1)
+	if p.cur != nil {
+		ch <- p.cur
+	}
+	id := p.nextSub
+	p.nextSub++
+	p.subs[id] = ch
+	return ch, func() {
+		p.mu.Lock()
+		delete(p.subs, id)
+		p.mu.Unlock()
+	}
+}
+
+func (p *sv2Pool) publish(j *share.Job) {
+	p.v.AddJob(j)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cur = j
+	for _, ch := range p.subs {
+		select {
+		case <-ch:
+		default:
+		}
+		ch <- j
+	}
+}
+
+func (p *sv2Pool) recorded() []share.Record {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]share.Record(nil), p.records...)
+}
+
+type constVardiff struct{ d float64 }
+
+func (v *constVardiff) Difficulty() float64               { return v.d }
+func (v *constVardiff) Suggest(float64) float64           { return v.d }
+func (v *constVardiff) SetMinimum(float64)                {}
+func (v *constVardiff) OnShare(time.Time) (float64, bool) { return v.d, false }
+
+func v2Fleet(p *sv2Pool, miners, threads int, extended bool) fleetConfig {
+	auth := p.authority
+	return fleetConfig{Miners: miners, V2Miners: miners,
+		V2:   &v2Config{Addr: p.addr(), Authority: &auth, Extended: extended},
+		Base: minerConfig{Client: client.Config{Username: "bcrt1qsv2.w", Timeout: 5 * time.Second}, Threads: threads}}
+}
+
+// TestSV2MinerFindsShares: the SV2 miner, over Noise with the authority
+// verified, finds shares on standard (header-only) and extended channels
+// that the real SV2 server and validator accept, follows a new block, and
+// its accepted counts equal what the server recorded (with protocol V2).
+func TestSV2MinerFindsShares(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		extended bool
+		threads  int
+	}{{"standard", false, 2}, {"extended", true, 2}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startSV2Pool(t, 1e-4)
+			cfg := v2Fleet(p, 2, tc.threads, tc.extended)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			done := make(chan summary)
+			go func() { done <- runFleet(ctx, cfg, zap.NewNop()) }()
+			waitFor(t, func() bool { return len(p.recorded()) >= 6 })
+			p.publish(clienttest.Job(2, 4+8, true)) // a new block
+			waitFor(t, func() bool {
+				n := 0
+				for _, r := range p.recorded() {
+					if r.JobID == 2 {
+						n++
+					}
+				}
+				return n >= 6
+			})
+			cancel()
+			s := <-done
+			recs := p.recorded()
+			// Only shares in flight at the block change may be stale.
+			if s.Accepted < 12 || s.Rejected["stale-share"] > 4 || len(s.Rejected) > 1 || s.IOErrors != 0 {
+				t.Fatalf("summary %+v", s)
+			}
+			if uint64(len(recs)) != s.Accepted || s.ByProtocol["v2"].Accepted != s.Accepted {
+				t.Fatalf("server recorded %d, miner counted %d (%+v)", len(recs), s.Accepted, s.ByProtocol)
+			}
+			perWorker := map[string]uint64{}
+			for _, r := range recs {
+				if r.Protocol != share.ProtocolV2 {
+					t.Fatalf("record protocol %v", r.Protocol)
+				}
+				perWorker[r.Worker.Address+"."+r.Worker.Name]++
+			}
+			for w, n := range s.AcceptedByWorker {
+				if perWorker[w] != n {
+					t.Errorf("worker %s: miner %d, server %d", w, n, perWorker[w])
+				}
+			}
+			if len(perWorker) != 2 {
+				t.Errorf("workers %v", perWorker)
+			}
+		})
+	}
+}
+
+// TestMixedFleet: a fleet of V1 and V2 miners reports per-protocol counts.
+func TestMixedFleet(t *testing.T) {
+	v1 := clienttest.StartServer(t, clienttest.ServerConfig{Difficulty: 1e-5})
+	p := startSV2Pool(t, 1e-5)
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-pool", v1.Addr(), "-sv2-pool", p.addr(), "-authority-key", p.authority.String(),
+		"-user", "bcrt1qmix.w", "-fleet", "4", "-v2-fraction", "0.5", "-channel", "standard", "-share-rate", "10",
+		"-max-shares", "40", "-duration", "30s", "-json", "-log-level", "warn"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+	var s summary
+	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
+		t.Fatalf("%v in %q", err, stdout.String())
+	}
+	v1s, v2s := s.ByProtocol["v1"], s.ByProtocol["v2"]
+	if v1s.Accepted == 0 || v2s.Accepted == 0 || v1s.Accepted+v2s.Accepted != s.Accepted || len(s.Rejected) != 0 {
+		t.Fatalf("summary %s", stdout.String())
+	}
+	if uint64(len(p.recorded())) != v2s.Accepted || uint64(len(v1.Records())) != v1s.Accepted {
+		t.Fatalf("servers recorded v1 %d v2 %d; summary %s", len(v1.Records()), len(p.recorded()), stdout.String())
+	}
+	var text bytes.Buffer
+	s.writeText(&text)
+	if !strings.Contains(text.String(), "v2: accepted") {
+		t.Fatalf("text summary:\n%s", text.String())
+	}
+}
+
+// TestSV2WrongAuthority: a pool whose certificate another key signed is
+// refused; the run fails with dial failures and no shares.
+func TestSV2WrongAuthority(t *testing.T) {
+	p := startSV2Pool(t, 1e-4)
+	other, err := keys.GenerateSecretKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"-sv2", "-pool", p.addr(), "-authority-key", other.PublicKey().String(), "-user", "bcrt1qx.w",
+		"-reconnect", "0", "-duration", "10s", "-json", "-log-level", "error"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "certificate not signed") {
+		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+	if len(p.recorded()) != 0 {
+		t.Fatal("shares recorded through a refused pool")
+	}
+}
+
+func TestSV2Flags(t *testing.T) {
+	var out bytes.Buffer
+	for _, args := range [][]string{
+		{"-user", "u", "-sv2", "-pool", "127.0.0.1:1"},                                                    // no authority
+		{"-user", "u", "-sv2", "-insecure-skip-verify"},                                                   // no address
+		{"-user", "u", "-fleet", "2", "-fleet-v2", "1", "-insecure-skip-verify"},                          // mixed, no -sv2-pool
+		{"-user", "u", "-sv2", "-pool", "x:1", "-insecure-skip-verify", "-channel", "group"},              // bad channel
+		{"-user", "u", "-protocol", "v3"},                                                                 // bad protocol
+		{"-user", "u", "-sv2", "-pool", "x:1", "-authority-key", "nope"},                                  // bad key
+		{"-user", "u", "-fleet", "2", "-fleet-v2", "3", "-sv2-pool", "x:1", "-insecure-skip-verify"},      // too many
+		{"-user", "u", "-fleet", "2", "-v2-fraction", "1.5", "-sv2-pool", "x:1", "-insecure-skip-verify"}, // bad fraction
+	} {
+		if _, err := parseFlags(args, &out); err == nil {
+			t.Errorf("%q: accepted", args)
+		}
+	}
+	o, err := parseFlags([]string{"-user", "u", "-fleet", "200", "-v2-fraction", "0.5", "-sv2-pool", "x:1", "-insecure-skip-verify"}, &out)
+	if err != nil || o.fleet.V2Miners != 100 || !o.fleet.V2.Extended || o.fleet.V2.Addr != "x:1" {
+		t.Fatalf("%+v %v", o, err)
+	}
+}
