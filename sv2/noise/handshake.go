@@ -98,9 +98,7 @@ func (hs *initiatorHandshake) finish(act2 []byte) (handshakeResult, error) {
 		return handshakeResult{}, err
 	}
 	var xs [32]byte
-	rsAffine := rsPeer.point
-	rsAffine.ToAffine()
-	rsAffine.X.PutBytes(&xs)
+	rsPeer.point.X.PutBytes(&xs) // affine and normalized
 	c1, c2 := hs.ss.split()
 	return handshakeResult{send: c1, recv: c2, remoteStatic: xs, cert: &cert, h: hs.ss.h}, nil
 }
@@ -122,19 +120,21 @@ func respond(rng io.Reader, static *CertifiedKey, act1 []byte) ([]byte, handshak
 	}
 	ss.mixHash(nil) // the initiator's empty payload
 
-	e, err := generateKeyPair(rng)
+	// All curve work up front: the ephemeral key and both shared points,
+	// with one field inversion between them.
+	e, xee, xes, err := responderKeys(rng, &static.key, &iePeer)
 	if err != nil {
 		return nil, handshakeResult{}, err
 	}
 	out := make([]byte, 0, Act2Size)
 	out = append(out, e.ell[:]...)
 	ss.mixHash(e.ell[:])
-	ee := ecdh(e.priv, e.ell, &iePeer, false)
+	ee := ecdhHash(&xee, &e.ell, &iePeer.ell, false)
 	ss.mixKey(ee[:])
 	if out, err = ss.encryptAndHash(out, static.key.ell[:]); err != nil {
 		return nil, handshakeResult{}, err
 	}
-	es := ecdh(static.key.priv, static.key.ell, &iePeer, false)
+	es := ecdhHash(&xes, &static.key.ell, &iePeer.ell, false)
 	ss.mixKey(es[:])
 	var cert [CertificateSize]byte
 	if out, err = ss.encryptAndHash(out, static.Certificate.AppendTo(cert[:0])); err != nil {
