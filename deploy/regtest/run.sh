@@ -4,8 +4,10 @@
 # Ctrl-C, after which everything it started is stopped. Once the pool has
 # found a few blocks the script mines the 101 maturity blocks itself, so a
 # payout lands in the miner's address within a few minutes.
+# Stratum V2 is served too (Noise, with an authority key made here by
+# aditctl sv2-keygen), with a second CPU miner on an extended channel.
 # Ports can be moved with BTCD_RPC_PORT, BTCD_P2P_PORT, STRATUM_PORT,
-# HTTP_PORT, PG_PORT.
+# SV2_PORT, HTTP_PORT, PG_PORT.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -16,6 +18,9 @@ start_postgres
 umask 077
 printf '%s\n' "$POOL_KEY_HEX" >"$RUN/pool.key"
 umask 022
+SV2_PORT=${SV2_PORT:-34254}
+SV2_PUBKEY=$(bin/aditctl sv2-keygen -out "$RUN/sv2.key" | sed -n 's/^authority public key: *//p')
+[ -n "$SV2_PUBKEY" ] || { echo "aditctl sv2-keygen printed no public key"; exit 1; }
 
 cat >"$RUN/aditd.toml" <<TOML
 network = "regtest"
@@ -31,6 +36,10 @@ websocket = true
 
 [stratum]
 listen = "127.0.0.1:$STRATUM_PORT"
+
+[sv2]
+listen = "127.0.0.1:$SV2_PORT"
+authority_key_file = "$RUN/sv2.key"
 
 [http]
 listen = "127.0.0.1:$HTTP_PORT"
@@ -60,11 +69,15 @@ wait_http "http://127.0.0.1:$HTTP_PORT/metrics" aditd
 bin/adit-miner -pool "127.0.0.1:$STRATUM_PORT" -user "$MINER_ADDR.cpu1" -threads "$MINER_THREADS" \
 	>"$RUN/logs/miner.log" 2>&1 &
 pids+=($!)
+bin/adit-miner -sv2 -pool "127.0.0.1:$SV2_PORT" -authority-key "$SV2_PUBKEY" -channel extended \
+	-user "$MINER_ADDR.sv2" -threads "$MINER_THREADS" >"$RUN/logs/miner-sv2.log" 2>&1 &
+pids+=($!)
 
 cat <<INFO
 
 Adit regtest stack is running (Ctrl-C stops everything):
   stratum    stratum+tcp://127.0.0.1:$STRATUM_PORT   (user: <regtest address>.<worker>)
+  stratum v2 127.0.0.1:$SV2_PORT   (Noise; authority public key $SV2_PUBKEY)
   dashboard  http://127.0.0.1:$HTTP_PORT/
   metrics    http://127.0.0.1:$HTTP_PORT/metrics
   btcd RPC   http://127.0.0.1:$BTCD_RPC_PORT  (user $RPC_USER, password $RPC_PASS)
@@ -84,10 +97,11 @@ while sleep 5; do
 	done
 	found=$(metric adit_blocks_found_total)
 	accepted=$(metric 'adit_shares_total{protocol="v1",result="accepted"}')
+	accepted2=$(metric 'adit_shares_total{protocol="v2",result="accepted"}')
 	shipped=$(metric adit_shares_shipped_total)
 	paid=$(metric adit_payout_satoshis_total)
 	height=$(rpc getblockcount | sed -n 's/.*"result":\([0-9]*\).*/\1/p')
-	echo "$(date +%T) height=$height adit_blocks_found_total=${found:-0} accepted_shares=${accepted:-0} shipped_to_postgres=${shipped:-0} paid_sats=${paid:-0}"
+	echo "$(date +%T) height=$height adit_blocks_found_total=${found:-0} accepted_shares=${accepted:-0} accepted_v2=${accepted2:-0} shipped_to_postgres=${shipped:-0} paid_sats=${paid:-0}"
 	# After a few pool blocks, mine the 101 maturity blocks so they get credited and paid.
 	if [ -z "$matured" ] && [ "${found%.*}" -ge 3 ] 2>/dev/null; then
 		echo "mining 101 maturity blocks with btcd's generate…"
