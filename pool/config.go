@@ -113,6 +113,11 @@ type SV2Config struct {
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
 	// CertificateValidity is how long each Noise certificate is valid.
 	CertificateValidity Duration `toml:"certificate_validity"`
+	// SuccessBatch and SuccessInterval bound how many accepted shares one
+	// SubmitShares.Success acknowledges and how long it may wait (a block
+	// is acknowledged at once).
+	SuccessBatch    int      `toml:"success_batch"`
+	SuccessInterval Duration `toml:"success_interval"`
 }
 
 // HTTPConfig is the metrics, API and dashboard listener.

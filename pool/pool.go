@@ -198,6 +198,8 @@ func (p *Pool) newSV2Server(deps Deps) (*sv2.Server, error) {
 		MaxConns:         c.MaxConns,
 		MaxConnsPerIP:    c.MaxConnsPerIP,
 		HandshakeTimeout: c.HandshakeTimeout.D(),
+		SuccessBatch:     c.SuccessBatch,
+		SuccessInterval:  c.SuccessInterval.D(),
 	}.WithDefaults(), sv2.Deps{
 		Validator:   p.validator,
 		Backend:     p.backend,
