@@ -116,6 +116,23 @@ func TestSnapshotMatchesIndependentWindow(t *testing.T) {
 		anchor int
 		target float64
 	}{"exact boundary", 200, exact})
+	// Exactly at the end of a chunk (4 chunks of 7): the boundary is the
+	// chunk's last row, counted in full.
+	exact = 0
+	for _, s := range shares[300:328] {
+		exact += s.diff
+	}
+	cases = append(cases, struct {
+		name   string
+		anchor int
+		target float64
+	}{"exact boundary at a chunk's end", 300, exact})
+	// History ends exactly at the end of a chunk.
+	cases = append(cases, struct {
+		name   string
+		anchor int
+		target float64
+	}{"history ends at a chunk's end", len(shares) - 21, 1e12})
 
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
