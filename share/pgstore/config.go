@@ -9,6 +9,14 @@ import (
 type Config struct {
 	// MaxBatch is the most records per transaction. Default 10,000.
 	MaxBatch int
+	// InFlight is how many batch transactions run at once, each on its
+	// own pool connection: their COPYs overlap, their commits stay in log
+	// order (see Shipper). The shipper holds up to InFlight pool
+	// connections; any pool size works (connections are taken in log
+	// order), a pool smaller than InFlight+1 only limits the overlap.
+	// Default 2; 1 still prepares the next batch while the current one is
+	// in Postgres.
+	InFlight int
 	// FlushInterval is the longest a record waits for its batch to fill
 	// once the shipper has caught up with the log. Default 100 ms.
 	FlushInterval time.Duration
@@ -35,6 +43,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxBatch < 0 {
 		return c, fmt.Errorf("pgstore: config: MaxBatch %d is negative", c.MaxBatch)
+	}
+	if c.InFlight == 0 {
+		c.InFlight = 2
+	}
+	if c.InFlight < 0 {
+		return c, fmt.Errorf("pgstore: config: InFlight %d is negative", c.InFlight)
 	}
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = 100 * time.Millisecond

@@ -5,11 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"runtime"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -39,10 +44,45 @@ var (
 // unknown COMMIT outcome) the shipper rolls back, waits with backoff,
 // reloads the stored position and reads the log again from there.
 //
+// Pipelining: a session runs one producer, which reads, encodes and
+// prepares batch k+1 while batch k is in Postgres, and Config.InFlight
+// transactions on as many connections, each COPYing its own batch
+// concurrently with the others. Only the COPY overlaps: a transaction
+// moves the position and commits after its predecessor has committed (the
+// commit phases run strictly in log order). Why that keeps exactly-once
+// (see also TestShipPipelineExactlyOnce):
+//
+//  1. Invariant: the committed shares rows of this log are exactly the
+//     log's records before the committed position P (the row of
+//     sharelog_positions).
+//  2. A transaction for the range [a, b) inserts exactly the records
+//     [a, b) and runs UPDATE ... SET position = b WHERE position = a
+//     (and log_id is this log's). It commits only if that UPDATE changed
+//     one row, else it rolls back.
+//  3. Under READ COMMITTED the UPDATE waits for any other writer of the
+//     row and then checks WHERE against the newest committed version; from
+//     then on the transaction holds the row lock until it ends. So when it
+//     commits, P was a and no one else moved it in between: rows [0, a)
+//     plus [a, b) with P = b, and the invariant holds. Its rows and the
+//     new P become visible in the same commit.
+//  4. Positions only grow within a log, so once a range has committed no
+//     transaction conditioned on its start can ever match again: a
+//     replayed, reordered or concurrent copy of the same range rolls back
+//     (ErrPositionMoved) instead of duplicating.
+//
+// Nothing in 2–4 depends on how many transactions are in flight or in
+// which order they commit; the in-order commit is what makes them succeed,
+// not what makes them correct. The concurrent COPYs cannot block one
+// another (they insert disjoint keys and lock no shared row), and only one
+// transaction at a time is past its COPY (upserting workers, moving the
+// position), so they cannot deadlock either.
+//
 // Concurrency contract: Run is called once at a time; Shipped is safe to
-// call concurrently with Run. Internally Run runs two goroutines, the ship
-// loop and the partition maintenance loop, which share nothing but the
-// pool; mu guards only the shipped position snapshot.
+// call concurrently with Run. Internally Run runs the ship loop and the
+// partition maintenance loop, which share nothing but the pool; a ship
+// session runs the producer and InFlight transaction goroutines, which
+// hand batches over through channels; mu guards only the shipped position
+// snapshot.
 type Shipper struct {
 	pool     *pgxpool.Pool
 	slog     *sharelog.Log
@@ -57,14 +97,32 @@ type Shipper struct {
 	shipped   sharelog.Position
 	shippedID uint64
 
-	// Ship loop state.
+	// Producer state (one goroutine per session).
 	recs    []share.Record
 	parts   map[day]bool // partitions known to exist
 	workers map[share.Worker]*seen
-	copyBuf []byte
-	copyRd  bytes.Reader
 	copySQL map[day]string // COPY into one day's partition
 	copyAll string         // COPY into the partitioned table
+	free    chan *batch    // InFlight+1 reusable batches
+}
+
+// batch is one prepared transaction: the encoded COPY data and the
+// aggregated workers of the log range [from, to).
+type batch struct {
+	from, to sharelog.Position
+	lastID   uint64
+	n        int
+	copyBuf  []byte
+	copyRd   bytes.Reader
+	target   string        // COPY statement
+	conn     *pgxpool.Conn // taken in log order (see session)
+	addrs    []string
+	names    []string
+	firsts   []time.Time
+	lasts    []time.Time
+	// prev is closed once the previous batch of the session committed
+	// (nil: first batch); done is closed once this one has.
+	prev, done chan struct{}
 }
 
 type seen struct{ first, last time.Time }
@@ -91,6 +149,10 @@ func NewShipper(pool *pgxpool.Pool, l *sharelog.Log, instance string, cfg Config
 	if m == nil {
 		m = NewMetrics(nil)
 	}
+	free := make(chan *batch, cfg.InFlight+1)
+	for range cfg.InFlight + 1 {
+		free <- &batch{}
+	}
 	return &Shipper{
 		pool:     pool,
 		slog:     l,
@@ -104,6 +166,7 @@ func NewShipper(pool *pgxpool.Pool, l *sharelog.Log, instance string, cfg Config
 		workers:  make(map[share.Worker]*seen),
 		copySQL:  make(map[day]string),
 		copyAll:  copySQL("shares"),
+		free:     free,
 	}, nil
 }
 
@@ -164,6 +227,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 // session loads the stored position and ships from there until an error.
+// It returns only once its goroutines have stopped (every transaction it
+// began has committed or rolled back).
 func (s *Shipper) session(ctx context.Context) (progressed bool, err error) {
 	pos, lastID, err := s.loadPosition(ctx)
 	if err != nil {
@@ -175,19 +240,92 @@ func (s *Shipper) session(ctx context.Context) (progressed bool, err error) {
 		return false, err
 	}
 	defer rd.Close()
-	for {
-		if err := s.collect(ctx, rd); err != nil {
-			return progressed, err
+	var committed atomic.Bool
+	g, ctx := errgroup.WithContext(ctx)
+	work := make(chan *batch, s.cfg.InFlight)
+	g.Go(func() error {
+		defer close(work)
+		var prev chan struct{}
+		for {
+			b, err := s.prepare(ctx, rd, pos)
+			if err != nil {
+				return err
+			}
+			// Connections are taken here, in log order, so a batch
+			// never holds one while an earlier batch (which it will wait
+			// for) is still waiting for one: no deadlock, whatever the
+			// pool's size. prepare holds none (its partition creation
+			// uses the pool).
+			b.conn, err = s.pool.Acquire(ctx)
+			if err != nil {
+				s.free <- b
+				return fmt.Errorf("pgstore: acquire: %w", err)
+			}
+			b.prev, b.done = prev, make(chan struct{})
+			prev, pos = b.done, b.to
+			select {
+			case work <- b:
+			case <-ctx.Done():
+				b.conn.Release()
+				b.conn = nil
+				s.free <- b
+				return ctx.Err()
+			}
 		}
-		end := rd.Position()
-		last := s.recs[len(s.recs)-1].ID
-		if err := s.shipBatch(ctx, pos, end, last); err != nil {
-			return progressed, err
-		}
-		progressed = true
-		pos, lastID = end, last
-		s.markShipped(pos, lastID)
+	})
+	for range s.cfg.InFlight {
+		g.Go(func() error {
+			for b := range work {
+				err := s.ship(ctx, b.conn, b)
+				b.conn.Release()
+				b.conn = nil
+				if errors.Is(err, errCopyAbandoned) {
+					b = &batch{}
+				}
+				s.free <- b // its transaction has ended either way
+				if err != nil {
+					return err
+				}
+				committed.Store(true)
+			}
+			return ctx.Err()
+		})
 	}
+	err = g.Wait()
+	// Hand back the batches no transaction took (work is closed by now).
+	for b := range work {
+		b.conn.Release()
+		b.conn = nil
+		s.free <- b
+	}
+	return committed.Load(), err
+}
+
+// prepare takes a free batch and fills it with the next records after pos:
+// it reads them (collect), creates the partitions they need, encodes the
+// COPY data and aggregates the workers.
+func (s *Shipper) prepare(ctx context.Context, rd *sharelog.Reader, pos sharelog.Position) (*batch, error) {
+	var b *batch
+	select {
+	case b = <-s.free:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := s.collect(ctx, rd); err != nil {
+		s.free <- b
+		return nil, err
+	}
+	if err := s.ensurePartitions(ctx); err != nil {
+		s.free <- b
+		return nil, err
+	}
+	b.from, b.to = pos, rd.Position()
+	b.lastID = s.recs[len(s.recs)-1].ID
+	b.n = len(s.recs)
+	b.copyBuf = appendCopyBinary(b.copyBuf[:0], s.recs)
+	b.target = s.copyTarget()
+	s.aggregateWorkers(b)
+	return b, nil
 }
 
 func (s *Shipper) markShipped(pos sharelog.Position, id uint64) {
@@ -278,55 +416,94 @@ func (s *Shipper) collect(ctx context.Context, rd *sharelog.Reader) error {
 	return nil
 }
 
-// shipBatch writes s.recs in one transaction and moves the stored position
-// from `from` to `to`.
-func (s *Shipper) shipBatch(ctx context.Context, from, to sharelog.Position, lastID uint64) error {
+// ship writes b in one transaction: COPY (concurrently with other
+// batches), then, once the previous batch has committed, the workers
+// upsert, the conditional position move from b.from to b.to and COMMIT in
+// one round trip.
+func (s *Shipper) ship(ctx context.Context, conn *pgxpool.Conn, b *batch) error {
 	start := time.Now()
-	if err := s.ensurePartitions(ctx); err != nil {
-		return err
-	}
-	tx, err := s.pool.Begin(ctx)
+	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("pgstore: begin: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
-	s.copyBuf = appendCopyBinary(s.copyBuf[:0], s.recs)
-	s.copyRd.Reset(s.copyBuf)
-	tag, err := tx.Conn().PgConn().CopyFrom(ctx, &s.copyRd, s.copyTarget())
+	b.copyRd.Reset(b.copyBuf)
+	tag, err := copyFrom(ctx, tx.Conn().PgConn(), &b.copyRd, b.target)
 	if err != nil {
-		return fmt.Errorf("pgstore: copy %d shares: %w", len(s.recs), err)
+		return fmt.Errorf("pgstore: copy %d shares: %w", b.n, err)
 	}
-	if n := tag.RowsAffected(); n != int64(len(s.recs)) {
-		return fmt.Errorf("%w: %d of %d", ErrShortCopy, n, len(s.recs))
+	if n := tag.RowsAffected(); n != int64(b.n) {
+		return fmt.Errorf("%w: %d of %d", ErrShortCopy, n, b.n)
 	}
-	b := &pgx.Batch{}
-	s.queueWorkers(b)
-	b.Queue(`UPDATE sharelog_positions SET segment = $2, seg_offset = $3, last_id = $4, updated_at = now()
+	if b.prev != nil {
+		select {
+		case <-b.prev:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	// The position first: should it not match, nothing else runs.
+	pb := &pgx.Batch{}
+	pb.Queue(`UPDATE sharelog_positions SET segment = $2, seg_offset = $3, last_id = $4, updated_at = now()
 		WHERE instance = $1 AND log_id = $5 AND segment = $6 AND seg_offset = $7`,
-		s.instance, int64(to.Segment), to.Offset, int64(lastID), s.slog.LogID(), int64(from.Segment), from.Offset)
-	br := tx.SendBatch(ctx, b)
-	if _, err := br.Exec(); err != nil {
-		br.Close()
-		return fmt.Errorf("pgstore: upsert workers: %w", err)
-	}
+		s.instance, int64(b.to.Segment), b.to.Offset, int64(b.lastID), s.slog.LogID(), int64(b.from.Segment), b.from.Offset)
+	pb.Queue(`INSERT INTO workers (address, worker, first_seen, last_seen)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+		ON CONFLICT (address, worker) DO UPDATE
+		SET first_seen = LEAST(workers.first_seen, EXCLUDED.first_seen),
+		    last_seen = GREATEST(workers.last_seen, EXCLUDED.last_seen)`,
+		b.addrs, b.names, b.firsts, b.lasts)
+	br := tx.SendBatch(ctx, pb)
 	tag, err = br.Exec()
 	if err != nil {
 		br.Close()
 		return fmt.Errorf("pgstore: move position: %w", err)
 	}
+	if tag.RowsAffected() != 1 {
+		br.Close()
+		return fmt.Errorf("%w: expected %v", ErrPositionMoved, b.from)
+	}
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return fmt.Errorf("pgstore: upsert workers: %w", err)
+	}
 	if err := br.Close(); err != nil {
 		return fmt.Errorf("pgstore: batch: %w", err)
-	}
-	if tag.RowsAffected() != 1 {
-		return fmt.Errorf("%w: expected %v", ErrPositionMoved, from)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("pgstore: commit: %w", err)
 	}
+	s.markShipped(b.to, b.lastID) // before the successor can commit
+	close(b.done)
 	s.m.BatchSeconds.Observe(time.Since(start).Seconds())
-	s.m.BatchRecords.Observe(float64(len(s.recs)))
-	s.m.Shipped.Add(float64(len(s.recs)))
+	s.m.BatchRecords.Observe(float64(b.n))
+	s.m.Shipped.Add(float64(b.n))
 	return nil
+}
+
+// errCopyAbandoned: pgx panicked out of a COPY (see copyFrom); its sending
+// goroutine may still be reading the batch, so the batch is not reused.
+var errCopyAbandoned = errors.New("pgstore: connection lost during COPY")
+
+// copyFrom is conn.CopyFrom, except that the "close of closed channel"
+// panic pgx v5.7 raises when the server ends the connection during a COPY
+// (jackc/pgx#2364: Postgres stopped or the backend terminated) is returned
+// as an error. By then pgx has marked the connection closed, so the pool
+// discards it and the shipper retries as after any lost connection. Any
+// other panic is re-raised.
+func copyFrom(ctx context.Context, conn *pgconn.PgConn, r io.Reader, sql string) (tag pgconn.CommandTag, err error) {
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if re, ok := p.(runtime.Error); ok && strings.Contains(re.Error(), "close of closed channel") && conn.IsClosed() {
+			err = fmt.Errorf("%w (pgx: %v)", errCopyAbandoned, re)
+			return
+		}
+		panic(p)
+	}()
+	return conn.CopyFrom(ctx, r, sql)
 }
 
 // copyTarget returns the COPY statement for the batch: straight into the
@@ -369,10 +546,10 @@ func (s *Shipper) ensurePartitions(ctx context.Context) error {
 	return nil
 }
 
-// queueWorkers queues one upsert of the batch's workers, aggregated to
-// first/last seen per (address, worker) and sorted so that concurrent
-// shippers lock rows in the same order.
-func (s *Shipper) queueWorkers(b *pgx.Batch) {
+// aggregateWorkers fills b's worker arrays from s.recs: first/last seen
+// per (address, worker), sorted so that concurrent shippers (of other
+// instances) lock workers rows in the same order.
+func (s *Shipper) aggregateWorkers(b *batch) {
 	clear(s.workers)
 	for i := range s.recs {
 		r := &s.recs[i]
@@ -397,20 +574,14 @@ func (s *Shipper) queueWorkers(b *pgx.Batch) {
 		}
 		return keys[i].Name < keys[j].Name
 	})
-	addrs := make([]string, len(keys))
-	names := make([]string, len(keys))
-	firsts := make([]time.Time, len(keys))
-	lasts := make([]time.Time, len(keys))
-	for i, k := range keys {
+	b.addrs, b.names, b.firsts, b.lasts = b.addrs[:0], b.names[:0], b.firsts[:0], b.lasts[:0]
+	for _, k := range keys {
 		w := s.workers[k]
-		addrs[i], names[i], firsts[i], lasts[i] = k.Address, k.Name, w.first, w.last
+		b.addrs = append(b.addrs, k.Address)
+		b.names = append(b.names, k.Name)
+		b.firsts = append(b.firsts, w.first)
+		b.lasts = append(b.lasts, w.last)
 	}
-	b.Queue(`INSERT INTO workers (address, worker, first_seen, last_seen)
-		SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
-		ON CONFLICT (address, worker) DO UPDATE
-		SET first_seen = LEAST(workers.first_seen, EXCLUDED.first_seen),
-		    last_seen = GREATEST(workers.last_seen, EXCLUDED.last_seen)`,
-		addrs, names, firsts, lasts)
 }
 
 // maintainLoop creates partitions ahead and drops them by retention, now
