@@ -279,7 +279,10 @@ func (s *Shipper) session(ctx context.Context) (progressed bool, err error) {
 				err := s.ship(ctx, b.conn, b)
 				b.conn.Release()
 				b.conn = nil
-				if errors.Is(err, errCopyAbandoned) {
+				if err != nil {
+					// After a failed COPY, pgx's sending goroutine may
+					// still be reading the batch's buffer (the race
+					// detector caught it): never hand it out again.
 					b = &batch{}
 				}
 				s.free <- b // its transaction has ended either way
