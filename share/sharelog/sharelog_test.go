@@ -417,7 +417,11 @@ func TestGroupCommitConcurrentAppenders(t *testing.T) {
 				t.Fatalf("appended metric %v", n)
 			}
 			groups := histCount(t, reg, "adit_sharelog_group_records")
-			if policy != FsyncNone && groups >= workers*per/2 { // without fsync, groups are small by nature
+			// Under "always" every group waits for its fsync, so appenders
+			// pile up behind it and groups must be large. Under "interval"
+			// and "none" groups are written without waiting, so their size
+			// depends only on scheduling: no assertion.
+			if policy == FsyncAlways && groups >= workers*per/2 {
 				t.Fatalf("%d groups for %d records: no group commit", groups, workers*per)
 			}
 			fsyncs := histCount(t, reg, "adit_sharelog_fsync_seconds")
