@@ -27,7 +27,8 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 pids=()
 pg_started=
 cleanup() {
-	trap - EXIT INT TERM
+	trap - EXIT
+	trap "" INT TERM # a second Ctrl-C or TERM must not cut the clean-up short
 	echo
 	echo "stopping the stack…"
 	for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
