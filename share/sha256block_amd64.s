@@ -1,6 +1,6 @@
 // Code adapted from the Go standard library
 // (crypto/internal/fips140/sha256/sha256block_amd64.s, blockSHANI), which is
-// Copyright 2017 The Go Authors, BSD-style license. Changes: legacy SSE
+// Copyright 2017 The Go Authors, BSD-style license (full text in LICENSE.golang beside this file). Changes: legacy SSE
 // encodings instead of VEX (no AVX requirement), an unduplicated K table.
 
 //go:build amd64 && !purego
