@@ -65,13 +65,16 @@ func filled(t testing.TB, typ MsgType, seed uint64) Message {
 }
 
 func TestTableMatchesWireReference(t *testing.T) {
-	// msg_type → channel bit, per SV2-WIRE.md §3 ("c" marks).
+	// msg_type → channel bit, as SRI's senders set it (mining_sv2
+	// CHANNEL_BIT_* constants, used by parsers_sv2's channel_bit()): the
+	// SetCustomMiningJob messages carry channel_id but are sent without
+	// the bit.
 	want := map[MsgType]bool{
 		0x00: false, 0x01: false, 0x02: false, 0x03: true, 0x04: false,
 		0x10: false, 0x11: false, 0x12: false, 0x13: false, 0x14: false,
 		0x15: true, 0x16: true, 0x17: true, 0x18: true, 0x19: true, 0x1a: true,
 		0x1b: true, 0x1c: true, 0x1d: true, 0x1f: true, 0x20: true, 0x21: true,
-		0x22: true, 0x23: true, 0x24: true, 0x25: false,
+		0x22: false, 0x23: false, 0x24: false, 0x25: false,
 		0x50: false, 0x51: false, 0x55: false, 0x56: false, 0x57: false, 0x58: false, 0x59: false, 0x60: false,
 		0x70: false, 0x71: false, 0x72: false, 0x73: false, 0x74: false, 0x75: false, 0x76: false,
 	}

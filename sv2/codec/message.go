@@ -43,7 +43,10 @@ type MsgInfo struct {
 	Name     string   // name as in the specification, e.g. "SubmitShares.Success"
 	Protocol Protocol // subprotocol
 	// ChannelMsg reports whether senders set the channel bit (0x8000) in
-	// extension_type; the payload of such a message starts with channel_id.
+	// extension_type, as the reference implementation's senders do
+	// (mining_sv2 CHANNEL_BIT_*); the payload of such a message starts
+	// with channel_id. The SetCustomMiningJob messages carry a channel_id
+	// too but are sent without the bit. Receivers ignore the bit.
 	ChannelMsg bool
 }
 
