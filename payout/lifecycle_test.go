@@ -274,6 +274,129 @@ func TestLifecycleOnRegtest(t *testing.T) {
 	if ledgerSum != utxoSum || paid[key.Address()] != utxoSum {
 		t.Fatalf("ledger %d, unspent pool outputs %d, change on chain %d", ledgerSum, utxoSum, paid[key.Address()])
 	}
+
+	minersPayTheFee(t, c, db, tr, key, miners, now)
+}
+
+// minersPayTheFee continues TestLifecycleOnRegtest: a second pool block
+// matures and is paid under FeePolicyMiners. Each miner's output is its
+// balance less its part of the transaction fee, the parts add up to the fee
+// the chain sees (inputs − outputs), every balance settles to zero, and the
+// fee account is not charged.
+func minersPayTheFee(t *testing.T, c *node.Client, db *pgxpool.Pool, tr *Tracker, key *Key, miners []string, after time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	hashes, err := c.Generate(ctx, 1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h2 := hashes[0]
+	height, err := c.GetBlockCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shares []testShare
+	for i := 0; i < 80; i++ {
+		shares = append(shares, testShare{time: after.Add(time.Duration(i+1) * time.Second), instance: "i",
+			id: int64(1000 + i), address: miners[i%3], diff: 1})
+	}
+	shares[len(shares)-1].hash = h2
+	insertShares(t, db, shares)
+	rec := share.Record{Time: shares[len(shares)-1].time, Instance: "i",
+		Worker: share.Worker{Address: miners[2], Name: "rig"}, NetworkDifficulty: 20, Block: true, Hash: h2}
+	if err := tr.Found(ctx, FoundBlock{Record: rec, Hash: h2, Height: height, Reward: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Submitted(ctx, h2, true, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Generate(ctx, 100, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Poll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ledger := NewLedger(db)
+	before := map[string]int64{}
+	for _, a := range append([]string{"pool-fee"}, miners...) {
+		b, err := ledger.Balance(ctx, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[a] = b
+	}
+	for _, m := range miners {
+		if before[m] <= 0 {
+			t.Fatalf("%s not credited by the second block: %v", m, before)
+		}
+	}
+
+	p, err := NewPayer(PayerConfig{Network: &chaincfg.RegressionNetParams, Threshold: 100_000, FeeRate: 5,
+		FeeAccount: "pool-fee", FeePolicy: FeePolicyMiners}, db, key, c, c, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	po, err := p.PayOnce(ctx)
+	if err != nil || po == nil {
+		t.Fatalf("PayOnce: %v %v", po, err)
+	}
+	if _, err := c.Generate(ctx, 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reconcile(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	rawTx, err := c.GetRawTransaction(ctx, po.Txid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ptx wire.MsgTx
+	if err := ptx.Deserialize(bytes.NewReader(rawTx)); err != nil {
+		t.Fatal(err)
+	}
+	var in, out int64
+	for _, ti := range ptx.TxIn {
+		prevRaw, err := c.GetRawTransaction(ctx, ti.PreviousOutPoint.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var prev wire.MsgTx
+		if err := prev.Deserialize(bytes.NewReader(prevRaw)); err != nil {
+			t.Fatal(err)
+		}
+		in += prev.TxOut[ti.PreviousOutPoint.Index].Value
+	}
+	paid := map[string]int64{}
+	for _, o := range ptx.TxOut {
+		out += o.Value
+		_, addrs, _, err := txscript.ExtractPkScriptAddrs(o.PkScript, &chaincfg.RegressionNetParams)
+		if err != nil || len(addrs) != 1 {
+			t.Fatal(err)
+		}
+		paid[addrs[0].EncodeAddress()] += o.Value
+	}
+	chainFee := in - out
+	if chainFee != po.Fee || chainFee <= 0 {
+		t.Fatalf("fee on chain %d, recorded %d", chainFee, po.Fee)
+	}
+	var parts int64
+	for _, m := range miners {
+		part := before[m] - paid[m]
+		if part <= 0 || part > chainFee {
+			t.Fatalf("%s: balance %d, received %d: fee part %d of %d", m, before[m], paid[m], part, chainFee)
+		}
+		parts += part
+		if b, _ := ledger.Balance(ctx, m); b != 0 {
+			t.Fatalf("%s balance %d after the payout", m, b)
+		}
+	}
+	if parts != chainFee {
+		t.Fatalf("miners' fee parts sum to %d, the fee is %d", parts, chainFee)
+	}
+	if b, _ := ledger.Balance(ctx, "pool-fee"); b != before["pool-fee"] {
+		t.Fatalf("fee account %d after a miners-pay payout, was %d", b, before["pool-fee"])
+	}
 }
 
 // TestLedgerImmutableAndOnce: ledger rows cannot be changed or deleted, and
