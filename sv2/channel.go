@@ -214,6 +214,10 @@ func (s *session) onOpenStandard(m *codec.OpenStandardMiningChannel) {
 }
 
 func (s *session) onOpenExtended(m *codec.OpenExtendedMiningChannel) {
+	if s.flags&FlagRequiresStandardJobs != 0 {
+		s.send(&codec.OpenMiningChannelError{RequestID: m.RequestID, ErrorCode: CodeExtendedChannelsNotSupportedForStandardJobs})
+		return
+	}
 	w, mt, job, ok := s.openCommon(m.RequestID, m.UserIdentity, m.NominalHashRate, m.MaxTarget)
 	if !ok {
 		return

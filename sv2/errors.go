@@ -15,24 +15,31 @@ const (
 	CodeUnsupportedProtocol     = "unsupported-protocol"
 	CodeProtocolVersionMismatch = "protocol-version-mismatch"
 
-	CodeUnknownUser               = "unknown-user"
-	CodeInvalidUserIdentity       = "invalid-user-identity"
-	CodeInvalidNominalHashrate    = "invalid-nominal-hashrate"
-	CodeMaxTargetOutOfRange       = "max-target-out-of-range"
-	CodeMinExtranonceSizeTooLarge = "min-extranonce-size-too-large"
-	CodeChannelCapacityExhausted  = "channel-capacity-exhausted"
-	CodeInvalidChannelID          = "invalid-channel-id"
-	CodeInvalidShare              = "invalid-share"
-	CodeStaleShare                = "stale-share"
-	CodeInvalidJobID              = "invalid-job-id"
-	CodeDifficultyTooLow          = "difficulty-too-low"
-	CodeDuplicateShare            = "duplicate-share"
-	CodeBadExtranonceSize         = "bad-extranonce-size"
-	CodeVersionRollingNotAllowed  = "version-rolling-not-allowed"
-	CodeInvalidNonRollableVersion = "invalid-non-rollable-version-bit"
-	CodeJDNotSupported            = "jd-not-supported"
-	CodeNoWorkAvailable           = "no-work-available"
-	CodeInternalError             = "internal-error"
+	CodeUnknownUser = "unknown-user"
+	// CodeExtendedChannelsNotSupportedForStandardJobs refuses an extended
+	// channel on a connection that set REQUIRES_STANDARD_JOBS.
+	CodeExtendedChannelsNotSupportedForStandardJobs = "extended-channels-not-supported-for-standard-jobs"
+	CodeInvalidUserIdentity                         = "invalid-user-identity"
+	CodeInvalidNominalHashrate                      = "invalid-nominal-hashrate"
+	CodeMaxTargetOutOfRange                         = "max-target-out-of-range"
+	CodeMinExtranonceSizeTooLarge                   = "min-extranonce-size-too-large"
+	CodeChannelCapacityExhausted                    = "channel-capacity-exhausted"
+	CodeInvalidChannelID                            = "invalid-channel-id"
+	CodeInvalidShare                                = "invalid-share"
+	CodeStaleShare                                  = "stale-share"
+	CodeInvalidJobID                                = "invalid-job-id"
+	CodeDifficultyTooLow                            = "difficulty-too-low"
+	CodeDuplicateShare                              = "duplicate-share"
+	CodeBadExtranonceSize                           = "bad-extranonce-size"
+	CodeVersionRollingNotAllowed                    = "version-rolling-not-allowed"
+	CodeInvalidNonRollableVersion                   = "invalid-non-rollable-version-bit"
+	CodeJDNotSupported                              = "jd-not-supported"
+	// The reference pool has no code for the two cases below (it accepts
+	// connections only once it has a template, and it does not persist a
+	// share before acknowledging it); SRI clients act on the message type,
+	// not on the string.
+	CodeNoWorkAvailable = "no-work-available"
+	CodeInternalError   = "internal-error"
 )
 
 // RejectCode returns the SubmitShares.Error error_code for a reject reason,

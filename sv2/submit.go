@@ -11,21 +11,28 @@ import (
 )
 
 func (s *session) onSubmitStandard(ctx context.Context, m *codec.SubmitSharesStandard) {
-	ch := s.channels[m.ChannelID]
-	if ch == nil {
-		s.rejectShare(m.ChannelID, m.SequenceNumber, share.RejectNotSubscribed)
-		return
+	if ch := s.submitChannel(m.ChannelID, m.SequenceNumber, false); ch != nil {
+		s.submit(ctx, ch, m.SequenceNumber, m.JobID, nil, m.NTime, m.Nonce, m.Version)
 	}
-	s.submit(ctx, ch, m.SequenceNumber, m.JobID, nil, m.NTime, m.Nonce, m.Version)
 }
 
 func (s *session) onSubmitExtended(ctx context.Context, m *codec.SubmitSharesExtended) {
-	ch := s.channels[m.ChannelID]
-	if ch == nil {
-		s.rejectShare(m.ChannelID, m.SequenceNumber, share.RejectNotSubscribed)
-		return
+	if ch := s.submitChannel(m.ChannelID, m.SequenceNumber, true); ch != nil {
+		s.submit(ctx, ch, m.SequenceNumber, m.JobID, m.Extranonce, m.NTime, m.Nonce, m.Version)
 	}
-	s.submit(ctx, ch, m.SequenceNumber, m.JobID, m.Extranonce, m.NTime, m.Nonce, m.Version)
+}
+
+// submitChannel returns the open channel a share names, or nil after
+// replying invalid-channel-id: as in the reference pool, the channel must
+// exist and be of the submission's kind (SubmitSharesExtended for
+// extended channels, SubmitSharesStandard for standard ones).
+func (s *session) submitChannel(id, seq uint32, extended bool) *channel {
+	ch := s.channels[id]
+	if ch == nil || ch.extended != extended {
+		s.rejectShare(id, seq, share.RejectNotSubscribed)
+		return nil
+	}
+	return ch
 }
 
 // submit judges one share. SV2 carries the full header version: it becomes

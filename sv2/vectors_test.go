@@ -126,8 +126,14 @@ func runVector(t *testing.T, v *vecCase, job *share.Job, backendPrefix []byte, e
 	b.prefix = func(uint32) []byte { return append([]byte(nil), backendPrefix...) }
 	b.publish(job)
 	e := startServer(t, sv2.Config{SuccessBatch: 1, PlaintextListen: "127.0.0.1:0"}, b)
+	// Standard channels outside a group get their own NewMiningJob; an
+	// extended channel needs a connection without REQUIRES_STANDARD_JOBS.
+	flags := sv2.FlagRequiresStandardJobs
+	if extended {
+		flags = 0
+	}
 	c, err := client.Dial(context.Background(), e.srv.PlaintextAddr().String(),
-		client.Config{Plaintext: true, Flags: sv2.FlagRequiresStandardJobs})
+		client.Config{Plaintext: true, Flags: flags})
 	if err != nil {
 		t.Fatal(err)
 	}
