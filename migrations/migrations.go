@@ -6,6 +6,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"path"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -73,4 +75,36 @@ func UpDSN(ctx context.Context, dsn string) error {
 	}
 	defer db.Close()
 	return Up(ctx, db)
+}
+
+// Applied is one embedded migration and whether the database has it.
+type Applied struct {
+	Version   int64
+	Name      string    // the file name, e.g. "00001_initial.sql"
+	AppliedAt time.Time // zero when pending
+}
+
+// Pending reports whether the migration is not yet applied.
+func (a Applied) Pending() bool { return a.AppliedAt.IsZero() }
+
+// Status lists every embedded migration in version order with the time it
+// was applied to db (zero: pending). It changes nothing.
+func Status(ctx context.Context, db *sql.DB) ([]Applied, error) {
+	p, err := Provider(db)
+	if err != nil {
+		return nil, err
+	}
+	st, err := p.Status(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: status: %w", err)
+	}
+	out := make([]Applied, 0, len(st))
+	for _, s := range st {
+		a := Applied{Version: s.Source.Version, Name: path.Base(s.Source.Path)}
+		if s.State == goose.StateApplied {
+			a.AppliedAt = s.AppliedAt
+		}
+		out = append(out, a)
+	}
+	return out, nil
 }

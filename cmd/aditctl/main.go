@@ -5,6 +5,8 @@
 //	aditctl blocks|balances|ledger|payouts [-dsn DSN]
 //	                                     read blocks, balances, ledger history and
 //	                                     payouts from Postgres ($ADIT_DATABASE_DSN)
+//	aditctl migrate [-dsn DSN] [up|status]
+//	                                     apply or list the schema migrations
 //	aditctl sv2-keygen -out FILE         make the Stratum V2 authority key pair
 package main
 
@@ -38,7 +40,7 @@ commands:
   status [-http ADDR]          show a running daemon's pool status (default 127.0.0.1:8080)
   sv2-keygen -out FILE         write a new Stratum V2 authority secret key to FILE (mode 0600,
                                never overwritten) and print the public key miners configure
-` + dbUsage
+` + migrateUsage + dbUsage
 
 func run(args []string, out io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
@@ -70,6 +72,8 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 		return status(*addr, out)
 	case "blocks", "balances", "ledger", "payouts":
 		return dbCommand(cmd, args, out, getenv)
+	case "migrate":
+		return migrate(args, out, getenv)
 	case "sv2-keygen":
 		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 		keyPath := fs.String("out", "", "file for the secret key (created with mode 0600)")
