@@ -93,17 +93,18 @@ func (c *Client) handle(m codec.Message) {
 	}
 }
 
+// opened records a new channel and, unless its group_channel_id names no
+// group (0, the channel itself or another open channel), makes it a member
+// of that group: jobs and prev hashes sent to the group then apply to it.
+// The SRI pool groups standard channels (without REQUIRES_STANDARD_JOBS)
+// and extended channels alike, and after a channel's first job sends them
+// work only through the group.
 func (c *Client) opened(reqID uint32, ch *chanState) {
 	ch.target = ch.Target
 	ch.jobs = make(map[uint32]codec.Message)
 	c.mu.Lock()
 	c.channels[ch.ID] = ch
-	if !ch.Extended && ch.GroupID != 0 {
-		g := c.channels[ch.GroupID]
-		if g == nil {
-			g = &chanState{Channel: Channel{ID: ch.GroupID}, group: true, jobs: make(map[uint32]codec.Message)}
-			c.channels[ch.GroupID] = g
-		}
+	if g := c.groupOf(ch); g != nil {
 		g.members = append(g.members, ch.ID)
 	}
 	r := c.pending[reqID]
@@ -113,6 +114,23 @@ func (c *Client) opened(reqID uint32, ch *chanState) {
 		pub := ch.Channel
 		r <- openReply{ch: &pub}
 	}
+}
+
+// groupOf returns ch's group channel, created on first use, or nil when
+// ch belongs to none. Caller holds c.mu.
+func (c *Client) groupOf(ch *chanState) *chanState {
+	if ch.GroupID == 0 || ch.GroupID == ch.ID {
+		return nil
+	}
+	g := c.channels[ch.GroupID]
+	switch {
+	case g == nil:
+		g = &chanState{Channel: Channel{ID: ch.GroupID}, group: true, jobs: make(map[uint32]codec.Message)}
+		c.channels[ch.GroupID] = g
+	case !g.group:
+		return nil
+	}
+	return g
 }
 
 // onJob stores a job; a job with min_ntime is active at once.

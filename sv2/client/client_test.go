@@ -1,0 +1,156 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/adit-pool/adit/sv2"
+	"github.com/adit-pool/adit/sv2/client"
+	"github.com/adit-pool/adit/sv2/codec"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// fakePool is a scripted plaintext SV2 server for one connection.
+type fakePool struct {
+	t  *testing.T
+	ln net.Listener
+	fc sv2.FrameConn
+}
+
+func newFakePool(t *testing.T) *fakePool {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return &fakePool{t: t, ln: ln}
+}
+
+func (p *fakePool) addr() string { return p.ln.Addr().String() }
+
+// accept takes the connection and answers its SetupConnection.
+func (p *fakePool) accept() {
+	p.t.Helper()
+	nc, err := p.ln.Accept()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() { nc.Close() })
+	p.fc = sv2.NewPlainConn(nc, 1<<20)
+	if _, ok := p.read().(*codec.SetupConnection); !ok {
+		p.t.Fatal("first message is not SetupConnection")
+	}
+	p.send(&codec.SetupConnectionSuccess{UsedVersion: 2})
+}
+
+func (p *fakePool) read() codec.Message {
+	p.t.Helper()
+	h, payload, err := p.fc.ReadFrame()
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	m, err := codec.DecodeMessage(h, payload)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return m
+}
+
+func (p *fakePool) send(m codec.Message) {
+	p.t.Helper()
+	payload, err := codec.Marshal(m)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	if err := p.fc.WriteFrame(codec.HeaderFor(m, len(payload)), payload); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+func dialFake(t *testing.T, p *fakePool) *client.Client {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { defer close(done); p.accept() }()
+	c, err := client.Dial(context.Background(), p.addr(), client.Config{Plaintext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func nextWork(t *testing.T, c *client.Client) client.Work {
+	t.Helper()
+	select {
+	case w := <-c.Work():
+		return w
+	case <-time.After(5 * time.Second):
+		t.Fatal("no work")
+	}
+	return client.Work{}
+}
+
+// TestExtendedChannelFollowsItsGroup: the SRI pool (sv2-apps, since
+// OpenExtendedMiningChannel.Success carries group_channel_id) sends the
+// jobs and prev hashes of extended channels to their group channel only,
+// after the channel's own first job. The client must hand them to the
+// extended channel as extended work with the channel's extranonce layout.
+func TestExtendedChannelFollowsItsGroup(t *testing.T) {
+	p := newFakePool(t)
+	c := dialFake(t, p)
+	const group, chID = 1, 2
+	opened := make(chan *client.Channel, 1)
+	go func() {
+		ch, err := c.OpenExtended(context.Background(), "u", 1e12, 4)
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- ch
+	}()
+	req := p.read().(*codec.OpenExtendedMiningChannel)
+	var maxTarget codec.U256
+	for i := range maxTarget {
+		maxTarget[i] = 0xff
+	}
+	p.send(&codec.OpenExtendedMiningChannelSuccess{RequestID: req.RequestID, ChannelID: chID, Target: maxTarget,
+		ExtranonceSize: 8, ExtranoncePrefix: []byte{0, 0, 0, 1}, GroupChannelID: group})
+	if ch := <-opened; ch == nil || ch.GroupID != group {
+		t.Fatalf("opened %+v", ch)
+	}
+	job := func(chanID, jobID uint32, prefix byte) *codec.NewExtendedMiningJob {
+		return &codec.NewExtendedMiningJob{ChannelID: chanID, JobID: jobID, Version: 0x20000000, VersionRollingAllowed: true,
+			CoinbaseTxPrefix: []byte{prefix}, CoinbaseTxSuffix: []byte{0xee}}
+	}
+	prev := func(chanID, jobID uint32, b byte) *codec.SetNewPrevHash {
+		return &codec.SetNewPrevHash{ChannelID: chanID, JobID: jobID, PrevHash: [32]byte{b}, MinNTime: 100, NBits: 0x207fffff}
+	}
+	// The channel's own first job, then the group's jobs.
+	p.send(job(chID, 1, 0xa1))
+	p.send(prev(chID, 1, 1))
+	if w := nextWork(t, c); w.ChannelID != chID || w.JobID != 1 {
+		t.Fatalf("first work %+v", w)
+	}
+	p.send(job(group, 2, 0xa2))
+	p.send(prev(group, 2, 2))
+	w := nextWork(t, c)
+	if w.ChannelID != chID || w.JobID != 2 || !w.Extended || w.PrevHash != [32]byte{2} ||
+		!bytes.Equal(w.CoinbasePrefix, []byte{0xa2}) || !bytes.Equal(w.ExtranoncePrefix, []byte{0, 0, 0, 1}) || w.ExtranonceSize != 8 {
+		t.Fatalf("group work %+v", w)
+	}
+	// A non-future group job on the same tip is active at once.
+	nt := uint32(150)
+	j3 := job(group, 3, 0xa3)
+	j3.MinNTime = &nt
+	p.send(j3)
+	if w := nextWork(t, c); w.ChannelID != chID || w.JobID != 3 || w.MinNTime != nt || !w.Extended {
+		t.Fatalf("same-tip group work %+v", w)
+	}
+}
