@@ -3,7 +3,8 @@
 // SHA-256 (through package share, so it hashes exactly what the pool
 // validates) and submits the shares that meet the pool's target. Over Stratum
 // V2 it speaks Noise, verifies the pool's certificate against the authority
-// public key, and mines on a standard (header-only) or extended channel.
+// public key, mines on a standard (header-only) or extended channel, and
+// follows the pool's Reconnect to the host and port it names.
 // Fleet mode (-fleet N) runs N independent miners, each with its own
 // connection, paced to a target share rate, optionally mixing V1 and V2
 // miners, and prints a summary: accepted and rejected shares by error code,

@@ -45,7 +45,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		shareRate  = fs.Float64("share-rate", 0, "target shares/s per miner, by pacing the hashing (0: full speed)")
 		fleet      = fs.Int("fleet", 1, "number of independent miners (connections) in this process")
 		maxShares  = fs.Uint64("max-shares", 0, "stop after this many answered shares across all miners (0: no limit)")
-		reconnect  = fs.Duration("reconnect", 2*time.Second, "pause before redialing after a disconnect (0: stop instead)")
+		reconnect  = fs.Duration("reconnect", 2*time.Second, "pause before redialing after a disconnect (0: stop instead); an SV2 pool's Reconnect is followed at once")
 		dialConc   = fs.Int("dial-concurrency", 32, "maximum simultaneous handshakes in fleet mode")
 		submitters = fs.Int("submitters", 4, "maximum in-flight submissions per miner")
 		level      = fs.String("log-level", "info", "log level: debug, info, warn, error")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/stratum/client"
+	sv2client "github.com/adit-pool/adit/sv2/client"
 )
 
 // minerConfig configures one miner: one pool connection and its threads.
@@ -74,6 +75,9 @@ type miner struct {
 	clean  atomic.Uint64 // Seq of the newest clean Work: older shares are stale
 	shares chan found
 	hashes atomic.Uint64
+	// v2Addr is the SV2 pool address the next session dials: V2.Addr until
+	// a pool's Reconnect names another (run's goroutine only).
+	v2Addr string
 }
 
 func newMiner(cfg minerConfig, rec *recorder) *miner {
@@ -83,11 +87,20 @@ func newMiner(cfg minerConfig, rec *recorder) *miner {
 	if cfg.Submitters < 1 {
 		cfg.Submitters = 4
 	}
-	return &miner{cfg: cfg, rec: rec, shares: make(chan found, 256)}
+	m := &miner{cfg: cfg, rec: rec, shares: make(chan found, 256)}
+	if cfg.V2 != nil {
+		m.v2Addr = cfg.V2.Addr
+	}
+	return m
 }
 
 // run mines until ctx ends, redialing after disconnects when configured.
+// An SV2 pool's Reconnect is a redirect, not a disconnect: the miner dials
+// the address it names at once, even with Reconnect 0; only when the
+// session after such a redirect ends with Reconnect again does the usual
+// policy (pause, or stop) apply, so a pool cannot make it spin.
 func (m *miner) run(ctx context.Context) error {
+	redirected := false
 	for {
 		var err error
 		if m.cfg.V2 != nil {
@@ -99,7 +112,19 @@ func (m *miner) run(ctx context.Context) error {
 			return nil
 		}
 		m.rec.disconnected()
-		m.cfg.Log.Warn("pool session ended", zap.Error(err))
+		var re *sv2client.ReconnectError
+		if errors.As(err, &re) {
+			next := re.Target(m.v2Addr)
+			m.cfg.Log.Info("pool asked to reconnect", zap.String("from", m.v2Addr), zap.String("to", next))
+			m.v2Addr = next
+			if !redirected {
+				redirected = true
+				continue
+			}
+		} else {
+			redirected = false
+			m.cfg.Log.Warn("pool session ended", zap.Error(err))
+		}
 		if m.cfg.Reconnect <= 0 {
 			return err
 		}

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"github.com/adit-pool/adit/stratum/client"
 	"github.com/adit-pool/adit/stratum/client/clienttest"
 	"github.com/adit-pool/adit/sv2"
+	"github.com/adit-pool/adit/sv2/codec"
 	"github.com/adit-pool/adit/sv2/keys"
 	"github.com/adit-pool/adit/sv2/noise"
 )
@@ -270,5 +273,89 @@ func TestSV2Flags(t *testing.T) {
 	o, err := parseFlags([]string{"-user", "u", "-fleet", "200", "-v2-fraction", "0.5", "-sv2-pool", "x:1", "-insecure-skip-verify"}, &out)
 	if err != nil || o.fleet.V2Miners != 100 || !o.fleet.V2.Extended || o.fleet.V2.Addr != "x:1" {
 		t.Fatalf("%+v %v", o, err)
+	}
+}
+
+// redirector is an SV2 pool that answers SetupConnection and the channel
+// open, then sends Reconnect to another address and keeps the connection
+// open: the miner must leave on the message alone.
+type redirector struct {
+	ln   net.Listener
+	to   string
+	conn chan net.Conn
+}
+
+func startRedirector(t *testing.T, to string) *redirector {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := keys.GenerateSecretKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &redirector{ln: ln, to: to, conn: make(chan net.Conn, 8)}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		close(r.conn)
+		for c := range r.conn {
+			c.Close()
+		}
+	})
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			r.conn <- c
+			wg.Go(func() { r.serve(c, auth) })
+		}
+	})
+	return r
+}
+
+func (r *redirector) serve(c net.Conn, auth *keys.SecretKey) {
+	nc, err := (&noise.Responder{Keys: &noise.KeyRotator{Authority: auth}, Timeout: 5 * time.Second}).Handshake(context.Background(), c)
+	if err != nil {
+		return
+	}
+	host, port, _ := net.SplitHostPort(r.to)
+	p, _ := strconv.Atoi(port)
+	for {
+		_, m, err := nc.ReadMessage()
+		if err != nil {
+			return
+		}
+		switch m := m.(type) {
+		case *codec.SetupConnection:
+			nc.WriteMessage(&codec.SetupConnectionSuccess{UsedVersion: 2})
+		case *codec.OpenExtendedMiningChannel:
+			nc.WriteMessage(&codec.OpenExtendedMiningChannelSuccess{RequestID: m.RequestID, ChannelID: 1,
+				Target: share.MaxTarget.LE(), ExtranonceSize: 8, ExtranoncePrefix: []byte{1, 2, 3, 4}})
+			nc.WriteMessage(&codec.Reconnect{NewHost: host, NewPort: uint16(p)})
+		}
+	}
+}
+
+// TestSV2MinerFollowsReconnect: a pool's Reconnect to another host and
+// port moves the miner there at once, even with -reconnect 0, and it
+// mines on the new pool.
+func TestSV2MinerFollowsReconnect(t *testing.T) {
+	p := startSV2Pool(t, 1e-4)
+	r := startRedirector(t, p.addr())
+	cfg := v2Fleet(p, 1, 1, true)
+	cfg.V2.Addr, cfg.V2.Authority, cfg.V2.InsecureSkipVerify = r.ln.Addr().String(), nil, true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan summary)
+	go func() { done <- runFleet(ctx, cfg, zaptest.NewLogger(t)) }()
+	waitFor(t, func() bool { return len(p.recorded()) >= 3 })
+	cancel()
+	if s := <-done; s.Accepted < 3 || s.DialFailures != 0 {
+		t.Fatalf("summary %+v", s)
 	}
 }

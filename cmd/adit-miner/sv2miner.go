@@ -96,6 +96,8 @@ type sentShare struct {
 // a sequence number) and rejects each at once (SubmitShares.Error); at the
 // end the miner stops submitting and waits for the answers still due
 // (bounded by the timeout), so its counts match what the pool recorded.
+// It dials m.v2Addr; when the pool sent Reconnect it returns the
+// *sv2client.ReconnectError naming the next address.
 func (m *miner) sessionV2(ctx context.Context) error {
 	v2 := m.cfg.V2
 	user := m.cfg.Client.Username
@@ -110,7 +112,7 @@ func (m *miner) sessionV2(ctx context.Context) error {
 	}
 	m.rec.connected(1)
 	defer m.rec.connected(-1)
-	m.cfg.Log.Debug("connected", zap.String("pool", v2.Addr), zap.String("protocol", "v2"),
+	m.cfg.Log.Debug("connected", zap.String("pool", m.v2Addr), zap.String("protocol", "v2"),
 		zap.Bool("extended", ch.Extended), zap.Uint32("channel", ch.ID), zap.Int("extranonce_size", ch.ExtranonceSize))
 	m.box.Store(&workBox{next: make(chan struct{})})
 	m.clean.Store(0)
@@ -253,6 +255,12 @@ func (m *miner) sessionV2(ctx context.Context) error {
 		}
 	})
 	err = g.Wait()
+	// A Reconnect ends the connection; report it whichever goroutine saw
+	// the end first (a submit may fail on the closed socket).
+	var re *sv2client.ReconnectError
+	if errors.As(c.Err(), &re) {
+		return re
+	}
 	if err == nil {
 		err = errors.New("session stopped")
 	}
@@ -270,7 +278,7 @@ func (m *miner) dialV2(ctx context.Context, timeout time.Duration) (*sv2client.C
 		}
 	}
 	v2 := m.cfg.V2
-	c, err := sv2client.Dial(ctx, v2.Addr, sv2client.Config{
+	c, err := sv2client.Dial(ctx, m.v2Addr, sv2client.Config{
 		Authority: v2.Authority, InsecureSkipVerify: v2.InsecureSkipVerify,
 		Vendor: "adit-miner", Timeout: timeout,
 	})

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -52,6 +53,35 @@ func (e *SetupError) Error() string { return "sv2 client: " + e.Msg + ": " + e.C
 
 // ErrClosed means the connection is closed.
 var ErrClosed = errors.New("sv2 client: connection closed")
+
+// ReconnectError is how a connection ends when the pool sent Reconnect:
+// the client closes it at once, and the miner should dial Target.
+type ReconnectError struct {
+	// Host and Port are the message's new_host and new_port; an empty
+	// host or a zero port means the current one.
+	Host string
+	Port uint16
+}
+
+func (e *ReconnectError) Error() string {
+	return fmt.Sprintf("sv2 client: pool asked to reconnect to %q port %d", e.Host, e.Port)
+}
+
+// Target returns the address to dial instead of current (host:port): the
+// new host and port, each defaulting to current's.
+func (e *ReconnectError) Target(current string) string {
+	host, port, err := net.SplitHostPort(current)
+	if err != nil {
+		host, port = current, ""
+	}
+	if e.Host != "" {
+		host = e.Host
+	}
+	if e.Port != 0 {
+		port = strconv.Itoa(int(e.Port))
+	}
+	return net.JoinHostPort(host, port)
+}
 
 // Channel is an open channel.
 type Channel struct {
@@ -259,7 +289,8 @@ func (c *Client) Err() error {
 	return c.err
 }
 
-// Reconnect returns the pool's Reconnect request, if one arrived.
+// Reconnect returns the pool's Reconnect request, if one arrived (the
+// connection then ended with a *ReconnectError).
 func (c *Client) Reconnect() *codec.Reconnect {
 	c.mu.Lock()
 	defer c.mu.Unlock()

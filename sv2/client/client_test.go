@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
 	"testing"
 	"time"
@@ -152,5 +153,40 @@ func TestExtendedChannelFollowsItsGroup(t *testing.T) {
 	p.send(j3)
 	if w := nextWork(t, c); w.ChannelID != chID || w.JobID != 3 || w.MinNTime != nt || !w.Extended {
 		t.Fatalf("same-tip group work %+v", w)
+	}
+}
+
+// TestReconnectEndsConnection: a Reconnect from the pool ends the
+// connection at once (the pool need not close it) with a *ReconnectError
+// naming the new address; an empty host or zero port keeps the current one.
+func TestReconnectEndsConnection(t *testing.T) {
+	p := newFakePool(t)
+	c := dialFake(t, p)
+	p.send(&codec.Reconnect{NewHost: "pool2.example", NewPort: 3336})
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("connection still open after Reconnect")
+	}
+	var re *client.ReconnectError
+	if !errors.As(c.Err(), &re) || re.Host != "pool2.example" || re.Port != 3336 || c.Reconnect() == nil {
+		t.Fatalf("Err() = %v", c.Err())
+	}
+	for _, tc := range []struct {
+		host    string
+		port    uint16
+		current string
+		want    string
+	}{
+		{"pool2.example", 3336, "127.0.0.1:34254", "pool2.example:3336"},
+		{"", 0, "127.0.0.1:34254", "127.0.0.1:34254"},
+		{"", 3336, "pool.example:34254", "pool.example:3336"},
+		{"10.1.2.3", 0, "pool.example:34254", "10.1.2.3:34254"},
+		{"::1", 0, "[2001:db8::1]:34254", "[::1]:34254"},
+	} {
+		got := (&client.ReconnectError{Host: tc.host, Port: tc.port}).Target(tc.current)
+		if got != tc.want {
+			t.Errorf("Reconnect{%q, %d} from %s: %s, want %s", tc.host, tc.port, tc.current, got, tc.want)
+		}
 	}
 }

@@ -26,8 +26,23 @@ func (c *Client) readLoop() {
 		if err != nil {
 			return
 		}
+		if r, ok := m.(*codec.Reconnect); ok {
+			err = c.onReconnect(r)
+			return
+		}
 		c.handle(m)
 	}
+}
+
+// onReconnect records the pool's Reconnect and closes the connection: the
+// pool is sending its miners elsewhere (or, with an empty host and port 0,
+// away and back). It returns the *ReconnectError the connection ends with.
+func (c *Client) onReconnect(r *codec.Reconnect) error {
+	c.mu.Lock()
+	c.reconnect = r
+	c.mu.Unlock()
+	c.conn.Close()
+	return &ReconnectError{Host: r.NewHost, Port: r.NewPort}
 }
 
 func (c *Client) emitWork(w Work) {
@@ -82,10 +97,6 @@ func (c *Client) handle(m codec.Message) {
 			Accepted: m.NewSubmitsAcceptedCount, SharesSum: m.NewSharesSum, Acknowledged: true})
 	case *codec.SubmitSharesError:
 		c.emitResult(Result{ChannelID: m.ChannelID, Sequence: m.SequenceNumber, Code: m.ErrorCode})
-	case *codec.Reconnect:
-		c.mu.Lock()
-		c.reconnect = m
-		c.mu.Unlock()
 	case *codec.CloseChannel:
 		c.mu.Lock()
 		delete(c.channels, m.ChannelID)
