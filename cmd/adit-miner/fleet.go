@@ -266,6 +266,11 @@ func runFleet(ctx context.Context, cfg fleetConfig, log *zap.Logger) summary {
 		cfg.DialConcurrency = 32
 	}
 	sem := make(chan struct{}, cfg.DialConcurrency)
+	if cfg.V2Miners > 0 && cfg.V2.NominalHashRate == 0 && cfg.Base.Client.SuggestDifficulty == 0 {
+		v2 := *cfg.V2
+		v2.NominalHashRate = float32(measureHashrate(hashrateProbe) * float64(max(cfg.Base.Threads, 1)))
+		cfg.V2 = &v2
+	}
 	miners := make([]*miner, cfg.Miners)
 	var wg sync.WaitGroup
 	start := time.Now()

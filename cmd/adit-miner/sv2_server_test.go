@@ -280,9 +280,10 @@ func TestSV2Flags(t *testing.T) {
 // open, then sends Reconnect to another address and keeps the connection
 // open: the miner must leave on the message alone.
 type redirector struct {
-	ln   net.Listener
-	to   string
-	conn chan net.Conn
+	ln    net.Listener
+	to    string
+	conn  chan net.Conn
+	rates chan float32 // nominal_hash_rate of each channel opened
 }
 
 func startRedirector(t *testing.T, to string) *redirector {
@@ -295,7 +296,7 @@ func startRedirector(t *testing.T, to string) *redirector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &redirector{ln: ln, to: to, conn: make(chan net.Conn, 8)}
+	r := &redirector{ln: ln, to: to, conn: make(chan net.Conn, 8), rates: make(chan float32, 8)}
 	var wg sync.WaitGroup
 	t.Cleanup(func() {
 		ln.Close()
@@ -334,6 +335,10 @@ func (r *redirector) serve(c net.Conn, auth *keys.SecretKey) {
 		case *codec.SetupConnection:
 			nc.WriteMessage(&codec.SetupConnectionSuccess{UsedVersion: 2})
 		case *codec.OpenExtendedMiningChannel:
+			select {
+			case r.rates <- m.NominalHashRate:
+			default:
+			}
 			nc.WriteMessage(&codec.OpenExtendedMiningChannelSuccess{RequestID: m.RequestID, ChannelID: 1,
 				Target: share.MaxTarget.LE(), ExtranonceSize: 8, ExtranoncePrefix: []byte{1, 2, 3, 4}})
 			nc.WriteMessage(&codec.Reconnect{NewHost: host, NewPort: uint16(p)})
@@ -357,5 +362,10 @@ func TestSV2MinerFollowsReconnect(t *testing.T) {
 	cancel()
 	if s := <-done; s.Accepted < 3 || s.DialFailures != 0 {
 		t.Fatalf("summary %+v", s)
+	}
+	// Without a suggested difficulty the miner declares its measured
+	// hash rate: the SRI pool would answer 0 with the easiest target.
+	if rate := <-r.rates; !(rate > 1000) {
+		t.Fatalf("nominal_hash_rate %g", rate)
 	}
 }

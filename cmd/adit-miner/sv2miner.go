@@ -33,6 +33,30 @@ type v2Config struct {
 	// VersionMask is the header version bits the miner rolls (the BIP320
 	// 0x1fffe000 by default; every SV2 pool accepts it).
 	VersionMask uint32
+	// NominalHashRate (H/s) is declared when opening the channel unless a
+	// suggested difficulty sets it; runFleet measures it when zero. The
+	// SRI pool derives the first target from it alone: 0 would make every
+	// hash a share until its vardiff catches up.
+	NominalHashRate float32
+}
+
+// hashrateProbe is how long measureHashrate hashes.
+const hashrateProbe = 100 * time.Millisecond
+
+// measureHashrate returns the hashes per second one thread achieves on
+// the share hashing path, hashing for about d.
+func measureHashrate(d time.Duration) float64 {
+	var h share.Header
+	var n uint64
+	start := time.Now()
+	for time.Since(start) < d {
+		for i := 0; i < 1024; i++ {
+			h[76], h[77] = byte(n), byte(n>>8)
+			share.DoubleSHA256(h[:])
+			n++
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
 }
 
 // defaultV2VersionMask is BIP320's mask, inside the SV2 server's default.
@@ -287,7 +311,7 @@ func (m *miner) dialV2(ctx context.Context, timeout time.Duration) (*sv2client.C
 	}
 	// A suggested difficulty becomes the nominal hash rate that makes the
 	// pool pick it (the pool's vardiff still clamps it).
-	var hashrate float32
+	hashrate := v2.NominalHashRate
 	if d := m.cfg.Client.SuggestDifficulty; d > 0 {
 		hashrate = float32(d * (1 << 32) * sv2SharesPerMinute / 60)
 	}
