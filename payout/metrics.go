@@ -1,8 +1,6 @@
 package payout
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -38,8 +36,8 @@ type Metrics struct {
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not
-// registered). Registering on a registry that already has them reuses the
-// registered collectors.
+// registered). Call it once per registry: a second registration panics,
+// like any duplicate Prometheus collector.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		blocks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -70,24 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.payouts.WithLabelValues(s)
 	}
 	if reg != nil {
-		m.blocks = register(reg, m.blocks)
-		m.payouts = register(reg, m.payouts)
-		m.payoutSats = register(reg, m.payoutSats)
-		m.balances = register(reg, m.balances)
-		m.windowShares = register(reg, m.windowShares)
+		reg.MustRegister(m.blocks, m.payouts, m.payoutSats, m.balances, m.windowShares)
 	}
 	return m
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err) // a name clash with a different metric is a programming error
-	}
-	return c
 }

@@ -72,7 +72,8 @@ type Metrics struct {
 }
 
 // NewMetrics creates and registers the node metrics on reg (nil: not
-// registered). Registering twice on one registry reuses the first set.
+// registered). Call it once per registry: a second registration panics,
+// like any duplicate Prometheus collector.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
@@ -86,23 +87,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"method"}),
 	}
 	if reg != nil {
-		m.seconds = register(reg, m.seconds)
-		m.errors = register(reg, m.errors)
+		reg.MustRegister(m.seconds, m.errors)
 	}
 	return m
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }
 
 // Client talks to one node. It is safe for concurrent use.

@@ -1,8 +1,6 @@
 package template
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -23,7 +21,8 @@ type Metrics struct {
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not
-// registered).
+// registered). Call it once per registry: a second registration panics,
+// like any duplicate Prometheus collector.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		templateAge: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -49,23 +48,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.jobs.WithLabelValues("true")
 	m.jobs.WithLabelValues("false")
 	if reg != nil {
-		m.templateAge = register(reg, m.templateAge)
-		m.templateErrors = register(reg, m.templateErrors)
-		m.jobs = register(reg, m.jobs)
-		m.submitted = register(reg, m.submitted)
+		reg.MustRegister(m.templateAge, m.templateErrors, m.jobs, m.submitted)
 	}
 	return m
-}
-
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing
-			}
-		}
-		panic(err)
-	}
-	return c
 }
