@@ -108,7 +108,24 @@ func (s *session) onSubscribe() {
 	res = strconv.AppendInt(res, int64(s.en2Size), 10)
 	res = append(res, ']')
 	s.reply(s.req.ID, res)
+	if s.streaming {
+		s.resendWork()
+		return
+	}
 	s.maybeStream()
+}
+
+// resendWork answers a repeated mining.subscribe on a streaming session. V1
+// clients reset their difficulty to 1 and drop their job on a subscribe reply
+// (cpuminer's stratum_subscribe, cgminer's initiate_stratum), so the session
+// sends set_difficulty and the current job again, clean, exactly as after the
+// first handshake. The job's recorded target is left alone (no JobSent), so
+// shares mined before the repeat stay judged as they were.
+func (s *session) resendWork() {
+	s.send(AppendSetDifficulty(nil, s.diff))
+	if s.curJob != nil {
+		s.send(s.srv.notify.line(s.curJob, true))
+	}
 }
 
 func (s *session) onAuthorize() {

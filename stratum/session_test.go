@@ -1,6 +1,7 @@
 package stratum
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -201,4 +202,31 @@ func TestMalformedLinesKeepConnection(t *testing.T) {
 	if got := e.metric("adit_stratum_protocol_errors_total", "reason", perrMalformed); got != 1 {
 		t.Fatalf("malformed count %v", got)
 	}
+}
+
+// A repeated mining.subscribe resets a V1 client's difficulty and job
+// (cpuminer, cgminer): the session must send set_difficulty and the current
+// job, clean, again after the reply.
+func TestResubscribeResendsWork(t *testing.T) {
+	e, job1 := newEnv(t, Config{}, easyDiff)
+	m := dial(t, e.addr)
+	first := m.handshake("addr.w")
+
+	again := m.call(MethodSubscribe, "test-miner/1.0", "1")
+	var res []json.RawMessage
+	if err := json.Unmarshal(again.Result, &res); err != nil || len(res) != 3 || string(res[1]) != `"`+hex.EncodeToString(m.en1)+`"` {
+		t.Fatalf("second subscribe reply %s", again.raw)
+	}
+	m.diff = 1 // what cpuminer and cgminer assume after a subscribe reply
+	msg := m.notification()
+	if msg.Method != MethodSetDifficulty {
+		t.Fatalf("want set_difficulty after the second subscribe, got %s", msg.raw)
+	}
+	m.pending = append([]message{msg}, m.pending...)
+	n := m.nextJob()
+	if n.JobID != job1.ID || !n.Clean || m.diff != easyDiff {
+		t.Fatalf("job after resubscribe %+v at diff %v", n, m.diff)
+	}
+	// Work from before the repeat is still judged as it was sent.
+	m.wantResult(m.submit("addr.w", m.mine(work{n: first}, easyDiff, true)), "true")
 }
