@@ -13,8 +13,10 @@ import (
 	"github.com/adit-pool/adit/share"
 )
 
-// handleLine parses one line and dispatches it. Every request gets exactly
-// one reply; unknown methods are an error reply, not a disconnect.
+// handleLine parses one line and dispatches it. Every request with an ID gets
+// exactly one reply; a notification (ID absent or null) is handled without
+// one. Unknown methods are an error reply, not a disconnect. A line that does
+// not parse is answered with an error whose ID is null.
 func (s *session) handleLine(ctx context.Context, line []byte) {
 	req := &s.req
 	if err := ParseRequest(line, req); err != nil {
@@ -32,6 +34,8 @@ func (s *session) handleLine(ctx context.Context, line []byte) {
 		return
 	}
 	s.badLines = 0
+	s.quiet = isNotification(req.ID)
+	defer func() { s.quiet = false }()
 	switch req.Method {
 	case MethodSubmit:
 		s.onSubmit(ctx)
@@ -60,6 +64,15 @@ func (s *session) handleLine(ctx context.Context, line []byte) {
 	default:
 		s.protocolError(req.ID, perrUnknownMethod, "unknown method")
 	}
+}
+
+// isNotification reports whether a request ID makes the request a JSON-RPC
+// notification: "id" absent or null. Such requests are handled but never
+// answered. bfgminer sends mining.suggest_target and mining.capabilities with
+// "id": null just before mining.subscribe and takes the next line as the
+// subscribe reply, so an answer to them breaks its handshake.
+func isNotification(id json.RawMessage) bool {
+	return len(id) == 0 || string(id) == "null"
 }
 
 // params decodes the request's params array into raw elements (rare paths

@@ -50,6 +50,7 @@ type session struct {
 	lastPrev    [32]byte
 	drop        string // set when the session must end (e.g. slow consumer)
 	badLines    int
+	quiet       bool // the request being handled is a notification: no reply
 
 	// Scratch owned by the owner, reused per request.
 	req Request
@@ -223,11 +224,21 @@ func (s *session) send(msg []byte) {
 
 var resultTrue = []byte("true")
 
+// reply queues a successful response; nothing is sent while handling a
+// notification (see isNotification).
 func (s *session) reply(id json.RawMessage, result []byte) {
+	if s.quiet {
+		return
+	}
 	s.send(AppendResponse(make([]byte, 0, len(id)+len(result)+40), id, result, nil))
 }
 
+// replyError queues an error response; like reply it is silent while
+// handling a notification.
 func (s *session) replyError(id json.RawMessage, code int, msg string) {
+	if s.quiet {
+		return
+	}
 	e := Error{Code: code, Message: msg}
 	s.send(AppendResponse(make([]byte, 0, len(id)+len(msg)+56), id, nil, &e))
 }

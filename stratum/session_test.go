@@ -230,3 +230,23 @@ func TestResubscribeResendsWork(t *testing.T) {
 	// Work from before the repeat is still judged as it was sent.
 	m.wantResult(m.submit("addr.w", m.mine(work{n: first}, easyDiff, true)), "true")
 }
+
+// bfgminer sends mining.suggest_target (and, with ?goalreset,
+// mining.capabilities) with "id": null right before mining.subscribe and
+// reads the next line as the subscribe reply. Notifications are handled but
+// never answered.
+func TestNotificationsGetNoReply(t *testing.T) {
+	e, _ := newEnv(t, Config{}, easyDiff)
+	m := dial(t, e.addr)
+	m.write(`{"id": null, "method": "mining.suggest_target", "params": ["00000000ffff0000000000000000000000000000000000000000000000000000"]}`)
+	m.write(`{"id":null,"method":"mining.capabilities","params":[{"notify":[],"set_difficulty":{},"set_goal":[],"malgo":{"SHA256d":{}}}]}`)
+	m.write(`{"method":"mining.ping","params":[]}`)
+	m.handshake("addr.w") // fails if any of the three was answered first
+	if m.diff != 1 {
+		t.Fatalf("difficulty %v, want the suggested 1", m.diff)
+	}
+	m.wantResult(m.call(MethodPing), `"pong"`)
+	if got := e.metric("adit_stratum_protocol_errors_total", "reason", "unknown_method"); got != 1 {
+		t.Fatalf("unknown_method errors %v, want 1 (counted, not answered)", got)
+	}
+}
