@@ -54,13 +54,13 @@ func fill(r *rand.Rand, v reflect.Value) {
 	}
 }
 
-func filled(t testing.TB, typ MsgType, seed uint64) Message {
+func filled(t testing.TB, k Kind, seed uint64) Message {
 	t.Helper()
-	m, err := New(typ)
+	m, err := New(k)
 	if err != nil {
 		t.Fatal(err)
 	}
-	fill(rand.New(rand.NewPCG(seed, uint64(typ))), reflect.ValueOf(m))
+	fill(rand.New(rand.NewPCG(seed, uint64(k.Extension)<<8|uint64(k.Type))), reflect.ValueOf(m))
 	return m
 }
 
@@ -68,49 +68,55 @@ func TestTableMatchesWireReference(t *testing.T) {
 	// msg_type → channel bit, as SRI's senders set it (mining_sv2
 	// CHANNEL_BIT_* constants, used by parsers_sv2's channel_bit()): the
 	// SetCustomMiningJob messages carry channel_id but are sent without
-	// the bit.
-	want := map[MsgType]bool{
-		0x00: false, 0x01: false, 0x02: false, 0x03: true, 0x04: false,
-		0x10: false, 0x11: false, 0x12: false, 0x13: false, 0x14: false,
-		0x15: true, 0x16: true, 0x17: true, 0x18: true, 0x19: true, 0x1a: true,
-		0x1b: true, 0x1c: true, 0x1d: true, 0x1f: true, 0x20: true, 0x21: true,
-		0x22: false, 0x23: false, 0x24: false, 0x25: false,
-		0x50: false, 0x51: false, 0x55: false, 0x56: false, 0x57: false, 0x58: false, 0x59: false, 0x60: false,
-		0x70: false, 0x71: false, 0x72: false, 0x73: false, 0x74: false, 0x75: false, 0x76: false,
+	// the bit. Extension 0x0001 (Extensions Negotiation): msg_types
+	// 0x00-0x02, all without the bit (extensions_sv2 CHANNEL_BIT_*).
+	core := func(t MsgType) Kind { return Core(t) }
+	neg := func(t MsgType) Kind { return Kind{Extension: 0x0001, Type: t} }
+	want := map[Kind]bool{
+		core(0x00): false, core(0x01): false, core(0x02): false, core(0x03): true, core(0x04): false,
+		core(0x10): false, core(0x11): false, core(0x12): false, core(0x13): false, core(0x14): false,
+		core(0x15): true, core(0x16): true, core(0x17): true, core(0x18): true, core(0x19): true, core(0x1a): true,
+		core(0x1b): true, core(0x1c): true, core(0x1d): true, core(0x1f): true, core(0x20): true, core(0x21): true,
+		core(0x22): false, core(0x23): false, core(0x24): false, core(0x25): false,
+		core(0x50): false, core(0x51): false, core(0x55): false, core(0x56): false, core(0x57): false, core(0x58): false, core(0x59): false, core(0x60): false,
+		core(0x70): false, core(0x71): false, core(0x72): false, core(0x73): false, core(0x74): false, core(0x75): false, core(0x76): false,
+		neg(0x00): false, neg(0x01): false, neg(0x02): false,
 	}
-	types := Types()
-	if len(types) != len(want) {
-		t.Fatalf("%d types, want %d", len(types), len(want))
+	kinds := Kinds()
+	if len(kinds) != len(want) {
+		t.Fatalf("%d kinds, want %d", len(kinds), len(want))
 	}
-	for i, typ := range types {
-		if i > 0 && types[i-1] >= typ {
-			t.Fatalf("Types() not ascending at %v", typ)
+	for i, k := range kinds {
+		if i > 0 && (kinds[i-1].Extension > k.Extension || kinds[i-1].Extension == k.Extension && kinds[i-1].Type >= k.Type) {
+			t.Fatalf("Kinds() not ascending at %v", k)
 		}
-		info, ok := Info(typ)
-		ch, known := want[typ]
+		info, ok := Info(k)
+		ch, known := want[k]
 		if !ok || !known {
-			t.Fatalf("type 0x%02x: in table %v, in reference %v", uint8(typ), ok, known)
+			t.Fatalf("kind %+v: in table %v, in reference %v", k, ok, known)
 		}
-		if info.ChannelMsg != ch {
-			t.Errorf("%s: ChannelMsg = %v, want %v", info.Name, info.ChannelMsg, ch)
+		if info.ChannelMsg != ch || info.Kind() != k {
+			t.Errorf("%s: ChannelMsg = %v, want %v; kind %+v", info.Name, info.ChannelMsg, ch, info.Kind())
 		}
-		m, err := New(typ)
-		if err != nil || m.MsgType() != typ {
-			t.Errorf("New(0x%02x) = %T, %v", uint8(typ), m, err)
+		m, err := New(k)
+		if err != nil || KindOf(m) != k {
+			t.Errorf("New(%+v) = %T, %v", k, m, err)
 		}
 	}
-	for _, removed := range []MsgType{0x1e, 0x53, 0x54, 0x05, 0xff} {
-		if _, ok := Info(removed); ok {
-			t.Errorf("type 0x%02x should be unknown", uint8(removed))
+	unknown := []Kind{core(0x1e), core(0x53), core(0x54), core(0x05), core(0xff),
+		neg(0x03), neg(0x10), {Extension: 0x0002, Type: 0x00}, {Extension: 0x7fff, Type: 0x01}}
+	for _, k := range unknown {
+		if _, ok := Info(k); ok {
+			t.Errorf("kind %+v should be unknown", k)
 		}
-		if _, err := Decode(removed, nil); !errors.Is(err, ErrUnknownMessage) {
-			t.Errorf("Decode(0x%02x): err = %v, want ErrUnknownMessage", uint8(removed), err)
+		if _, err := Decode(k, nil); !errors.Is(err, ErrUnknownMessage) {
+			t.Errorf("Decode(%+v): err = %v, want ErrUnknownMessage", k, err)
 		}
 	}
 }
 
 func TestRoundTripEveryMessage(t *testing.T) {
-	for _, typ := range Types() {
+	for _, typ := range Kinds() {
 		t.Run(typ.String(), func(t *testing.T) {
 			for seed := range uint64(20) {
 				m := filled(t, typ, seed)
@@ -137,7 +143,7 @@ func TestRoundTripEveryMessage(t *testing.T) {
 					t.Fatal(err)
 				}
 				info, _ := Info(typ)
-				if h.ChannelMsg() != info.ChannelMsg || h.MsgType != typ || int(h.Length) != len(b) {
+				if h.ChannelMsg() != info.ChannelMsg || h.Kind() != typ || int(h.Length) != len(b) {
 					t.Fatalf("header %+v", h)
 				}
 				if !reflect.DeepEqual(fm, m) {
@@ -159,7 +165,7 @@ func TestRoundTripEveryMessage(t *testing.T) {
 }
 
 func TestTruncatedAndTrailing(t *testing.T) {
-	for _, typ := range Types() {
+	for _, typ := range Kinds() {
 		m := filled(t, typ, 99)
 		if se, ok := m.(*SubmitSharesExtended); ok {
 			se.TLVs = nil // TLVs are open-ended; truncation at a TLV boundary is valid
@@ -177,7 +183,7 @@ func TestTruncatedAndTrailing(t *testing.T) {
 		}
 		_, err = Decode(typ, append(b, 0))
 		want := ErrTrailingBytes
-		if typ == TypeSubmitSharesExtended {
+		if typ == Core(TypeSubmitSharesExtended) {
 			want = ErrShortBuffer // a partial TLV
 		}
 		if !errors.Is(err, want) {
@@ -220,14 +226,14 @@ func TestEncodeTooLong(t *testing.T) {
 func TestInvalidValues(t *testing.T) {
 	// OPTION tag 2.
 	b := []byte{1, 0, 0, 0, 2, 0, 0, 0, 2}
-	if _, err := Decode(TypeNewMiningJob, b); !errors.Is(err, ErrInvalidValue) {
+	if _, err := Decode(Core(TypeNewMiningJob), b); !errors.Is(err, ErrInvalidValue) {
 		t.Errorf("option tag 2: %v", err)
 	}
 	// B0_32 with length 33 and 33 bytes present.
 	p := make([]byte, 24, 24+34)
 	p = append(p, 33)
 	p = append(p, make([]byte, 33)...)
-	if _, err := Decode(TypeSubmitSharesExtended, p); !errors.Is(err, ErrTooLong) {
+	if _, err := Decode(Core(TypeSubmitSharesExtended), p); !errors.Is(err, ErrTooLong) {
 		t.Errorf("B0_32 length 33: %v", err)
 	}
 	// BOOL reads only the low bit, like the reference implementation.
@@ -245,14 +251,17 @@ func TestInvalidValues(t *testing.T) {
 
 // Lengths and counts are checked against the input before allocating.
 func TestNoAllocationFromClaimedLengths(t *testing.T) {
-	inputs := map[MsgType][]byte{
+	inputs := map[Kind][]byte{
 		// template_id, then SEQ0_64K count 65535 with nothing behind it.
-		TypeRequestTransactionDataSuccess: {1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0xff, 0xff},
+		Core(TypeRequestTransactionDataSuccess): {1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0xff, 0xff},
 		// template_id, excess_data empty, one B0_16M claiming 16 MiB.
-		TypeSubmitSolution:             {1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
-		TypeSetGroupChannel:            {1, 0, 0, 0, 0xff, 0xff, 1, 2},
-		TypeProvideMissingTransactions: {1, 0, 0, 0, 0xff, 0xff, 1},
-		TypeDeclareMiningJob:           {1, 0, 0, 0, 0},
+		Core(TypeSubmitSolution):             {1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
+		Core(TypeSetGroupChannel):            {1, 0, 0, 0, 0xff, 0xff, 1, 2},
+		Core(TypeProvideMissingTransactions): {1, 0, 0, 0, 0xff, 0xff, 1},
+		Core(TypeDeclareMiningJob):           {1, 0, 0, 0, 0},
+		// request_id, then SEQ0_64K[U16] counts of 65535 with (almost) nothing behind.
+		{Extension: ExtensionNegotiation, Type: TypeRequestExtensions}:      {7, 0, 0xff, 0xff, 1},
+		{Extension: ExtensionNegotiation, Type: TypeRequestExtensionsError}: {7, 0, 0, 0, 0xff, 0xff, 1, 2},
 	}
 	for typ, b := range inputs {
 		var before, after runtime.MemStats
@@ -325,6 +334,13 @@ func TestByteVectors(t *testing.T) {
 		{"RequestTransactionData.Success", &RequestTransactionDataSuccess{TemplateID: 1, ExcessData: nil, TransactionList: [][]byte{{0x01, 0x02}}},
 			"0000 74 110000 0100000000000000 0000 0100 020000 0102"},
 		{"ChannelEndpointChanged", &ChannelEndpointChanged{ChannelID: 5}, "0080 03 040000 05000000"},
+		// Extensions Negotiation: extension_type 0x0001, no channel bit.
+		{"RequestExtensions", &RequestExtensions{RequestID: 7, RequestedExtensions: []uint16{0x0002, 0x0003}},
+			"0100 00 080000 0700 0200 0200 0300"},
+		{"RequestExtensions.Success", &RequestExtensionsSuccess{RequestID: 7, SupportedExtensions: []uint16{0x0002}},
+			"0100 01 060000 0700 0100 0200"},
+		{"RequestExtensions.Error", &RequestExtensionsError{RequestID: 0x0102, UnsupportedExtensions: []uint16{0x0002, 0x0003}, RequiredExtensions: []uint16{0x0005}},
+			"0100 02 0c0000 0201 0200 0200 0300 0100 0500"},
 	}
 	for _, c := range cases {
 		want := unhex(t, c.frame)
@@ -363,10 +379,23 @@ func TestHeader(t *testing.T) {
 	if _, m, err := DecodeFrame(frame); err != nil || m.MsgType() != TypeSetTarget {
 		t.Errorf("channel bit cleared: %v", err)
 	}
-	// An extension message is unknown to the core codec.
-	frame[0] = 1
-	if _, _, err := DecodeFrame(frame); !errors.Is(err, ErrUnknownMessage) {
-		t.Errorf("extension 1: %v", err)
+	// msg_type 0x21 is not a message of extension 0x0001, and extension
+	// 0x0002 has no messages of its own: both are unknown.
+	for _, ext := range []byte{1, 2} {
+		frame[0] = ext
+		if _, _, err := DecodeFrame(frame); !errors.Is(err, ErrUnknownMessage) {
+			t.Errorf("extension %d: %v", ext, err)
+		}
+	}
+	// msg_type 0x00 is SetupConnection in the core protocols and
+	// RequestExtensions in extension 0x0001: the extension decides.
+	ext, _ := AppendFrame(nil, &RequestExtensions{RequestID: 1, RequestedExtensions: []uint16{2}})
+	if h, m, err := DecodeFrame(ext); err != nil || h.ChannelMsg() || h.Kind() != (Kind{ExtensionNegotiation, TypeRequestExtensions}) || KindOf(m) != h.Kind() {
+		t.Errorf("RequestExtensions frame: %+v %T %v", h, m, err)
+	}
+	ext[0] = 0
+	if _, _, err := DecodeFrame(ext); err == nil {
+		t.Error("a RequestExtensions payload decoded as SetupConnection")
 	}
 	frame[0] = 0
 	if _, _, err := DecodeFrame(frame[:len(frame)-1]); !errors.Is(err, ErrShortBuffer) {

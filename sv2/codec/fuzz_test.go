@@ -9,7 +9,7 @@ import (
 // payload gives back the input, except that a BOOL byte with value > 1 (which
 // decodes by its low bit, like the reference implementation) comes back as
 // its low bit; and re-decoding the re-encoding is stable.
-func checkReencode(t *testing.T, typ MsgType, in []byte, m Message) {
+func checkReencode(t *testing.T, typ Kind, in []byte, m Message) {
 	t.Helper()
 	out, err := Marshal(m)
 	if err != nil {
@@ -33,26 +33,38 @@ func checkReencode(t *testing.T, typ MsgType, in []byte, m Message) {
 	}
 }
 
-// FuzzDecodeMessage fuzzes every message decoder: the first byte selects the
-// msg_type, the rest is the payload. Every known type is seeded.
+// kindPrefixLen is the size of the kind selector that starts each
+// FuzzDecodeMessage input: extension_type U16 LE ‖ msg_type, as in the
+// frame header.
+const kindPrefixLen = 3
+
+// withKind returns payload prefixed by k's selector.
+func withKind(k Kind, payload []byte) []byte {
+	return append([]byte{byte(k.Extension), byte(k.Extension >> 8), byte(k.Type)}, payload...)
+}
+
+// FuzzDecodeMessage fuzzes every message decoder: the first three bytes
+// select the kind (extension_type U16 LE, msg_type), the rest is the
+// payload. Every known kind, the extension messages included, is seeded.
 func FuzzDecodeMessage(f *testing.F) {
-	for _, typ := range Types() {
+	for _, typ := range Kinds() {
 		for seed := range uint64(3) {
 			b, err := Marshal(filled(f, typ, seed))
 			if err != nil {
 				f.Fatal(err)
 			}
-			f.Add(append([]byte{byte(typ)}, b...))
+			f.Add(withKind(typ, b))
 		}
 		z, _ := New(typ)
 		b, _ := Marshal(z)
-		f.Add(append([]byte{byte(typ)}, b...))
+		f.Add(withKind(typ, b))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) == 0 {
+		if len(data) < kindPrefixLen {
 			return
 		}
-		typ, payload := MsgType(data[0]), data[1:]
+		typ := Kind{Extension: uint16(data[0]) | uint16(data[1])<<8, Type: MsgType(data[2])}
+		payload := data[kindPrefixLen:]
 		m, err := Decode(typ, payload)
 		if err != nil {
 			if m != nil {
@@ -81,9 +93,10 @@ func FuzzHeader(f *testing.F) {
 	})
 }
 
-// FuzzDecodeFrame fuzzes whole plaintext frames (header and payload).
+// FuzzDecodeFrame fuzzes whole plaintext frames (header and payload); every
+// known kind, the extension messages included, is seeded.
 func FuzzDecodeFrame(f *testing.F) {
-	for _, typ := range Types() {
+	for _, typ := range Kinds() {
 		b, err := AppendFrame(nil, filled(f, typ, 1))
 		if err != nil {
 			f.Fatal(err)
@@ -96,7 +109,10 @@ func FuzzDecodeFrame(f *testing.F) {
 		if err != nil {
 			return
 		}
-		checkReencode(t, h.MsgType, data[HeaderSize:], m)
+		if KindOf(m) != h.Kind() {
+			t.Fatalf("frame of kind %v decoded as %v", h.Kind(), KindOf(m))
+		}
+		checkReencode(t, h.Kind(), data[HeaderSize:], m)
 		if hb, _ := h.AppendTo(nil); !bytes.Equal(hb, data[:HeaderSize]) {
 			t.Fatal("header round trip differs")
 		}

@@ -49,10 +49,12 @@ func ParseHeader(b []byte) (Header, error) {
 }
 
 // HeaderFor returns the header senders use for m with a payload of n bytes:
-// extension_type 0 plus the channel bit from the message table.
+// extension_type is m's extension (0 for the core protocols) plus the
+// channel bit from the message table.
 func HeaderFor(m Message, n int) Header {
-	h := Header{MsgType: m.MsgType(), Length: uint32(n)}
-	if info, ok := Info(m.MsgType()); ok && info.ChannelMsg {
+	k := KindOf(m)
+	h := Header{ExtensionType: k.Extension, MsgType: k.Type, Length: uint32(n)}
+	if info, ok := Info(k); ok && info.ChannelMsg {
 		h.ExtensionType |= ChannelBit
 	}
 	return h
@@ -73,18 +75,20 @@ func AppendFrame(dst []byte, m Message) ([]byte, error) {
 	return out, nil
 }
 
+// Kind returns the kind of message the frame carries: extension_type
+// without the channel bit, and msg_type.
+func (h Header) Kind() Kind { return Kind{Extension: h.Extension(), Type: h.MsgType} }
+
 // DecodeMessage decodes the payload of a frame whose header is h. Like the
-// reference implementation it dispatches on msg_type only and ignores the
-// channel bit; a non-zero extension (other than the channel bit) is
-// ErrUnknownMessage, as is a payload length that differs from h.Length.
+// reference implementation it dispatches on extension_type and msg_type and
+// ignores the channel bit. An extension or msg_type the codec does not know
+// is ErrUnknownMessage; a payload length that differs from h.Length is
+// ErrInvalidValue.
 func DecodeMessage(h Header, payload []byte) (Message, error) {
-	if h.Extension() != 0 {
-		return nil, &FieldError{Message: "header", Field: "extension_type", Err: ErrUnknownMessage, Detail: fmt.Sprintf("extension 0x%04x", h.Extension())}
-	}
 	if int(h.Length) != len(payload) {
 		return nil, &FieldError{Message: "header", Field: "msg_length", Err: ErrInvalidValue, Detail: fmt.Sprintf("header says %d, payload is %d", h.Length, len(payload))}
 	}
-	return Decode(h.MsgType, payload)
+	return Decode(h.Kind(), payload)
 }
 
 // DecodeFrame decodes one complete plaintext frame (header and payload, no

@@ -47,8 +47,9 @@ const (
 	TypeSubmitSolution                    MsgType = 0x76 // SubmitSolution
 )
 
-// lookup returns the table entry and a constructor for msg_type t.
-func lookup(t MsgType) (MsgInfo, func() Message, bool) {
+// lookupCore returns the table entry and a constructor for core-protocol
+// msg_type t (extension 0).
+func lookupCore(t MsgType) (MsgInfo, func() Message, bool) {
 	switch t {
 	case TypeSetupConnection:
 		return MsgInfo{Type: t, Name: "SetupConnection", Protocol: ProtocolCommon, ChannelMsg: false}, func() Message { return new(SetupConnection) }, true
@@ -136,9 +137,10 @@ func lookup(t MsgType) (MsgInfo, func() Message, bool) {
 	return MsgInfo{}, nil, false
 }
 
-// allTypes lists every known message type in ascending order.
-func allTypes() []MsgType {
-	return []MsgType{
+// coreKinds lists every core-protocol message kind in ascending msg_type
+// order.
+func coreKinds() []Kind {
+	types := []MsgType{
 		TypeSetupConnection,
 		TypeSetupConnectionSuccess,
 		TypeSetupConnectionError,
@@ -181,6 +183,11 @@ func allTypes() []MsgType {
 		TypeRequestTransactionDataError,
 		TypeSubmitSolution,
 	}
+	kinds := make([]Kind, len(types))
+	for i, t := range types {
+		kinds[i] = Core(t)
+	}
+	return kinds
 }
 
 // SetupConnection is SetupConnection (msg_type 0x00, Common): it opens a connection and negotiates the subprotocol, version and flags (client → server).
