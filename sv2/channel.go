@@ -43,25 +43,20 @@ type channel struct {
 	lastSeq    uint32
 }
 
+// handleFrame handles one frame from the client: SetupConnection first,
+// then extension frames (onExtensionFrame) and mining messages.
 func (s *session) handleFrame(ctx context.Context, f frame) {
+	if !s.setup {
+		s.handleSetupFrame(f)
+		return
+	}
 	if f.h.Extension() != 0 {
-		// Extensions (e.g. 0x0001 RequestExtensions) are not negotiated:
-		// ignore the frame, as SRI ignores unknown extension types.
-		s.srv.m.protocolErrors.WithLabelValues(perrExtension).Inc()
+		s.onExtensionFrame(f)
 		return
 	}
 	m, err := codec.DecodeMessage(f.h, f.payload)
 	if err != nil {
 		s.protocolError(perrDecode, err)
-		return
-	}
-	if !s.setup {
-		sc, ok := m.(*codec.SetupConnection)
-		if !ok {
-			s.protocolError(perrNoSetup, fmt.Errorf("%T before SetupConnection", m))
-			return
-		}
-		s.onSetup(sc)
 		return
 	}
 	switch m := m.(type) {
@@ -87,6 +82,22 @@ func (s *session) handleFrame(ctx context.Context, f frame) {
 	default:
 		s.protocolError(perrUnexpected, fmt.Errorf("%s from a client", f.h.MsgType))
 	}
+}
+
+// handleSetupFrame handles a frame that arrives before SetupConnection has
+// succeeded: like the SRI pool, anything but a core SetupConnection (an
+// extension frame included) ends the connection.
+func (s *session) handleSetupFrame(f frame) {
+	if f.h.Kind() != codec.Core(codec.TypeSetupConnection) {
+		s.protocolError(perrNoSetup, fmt.Errorf("%v before SetupConnection", f.h.Kind()))
+		return
+	}
+	m, err := codec.DecodeMessage(f.h, f.payload)
+	if err != nil {
+		s.protocolError(perrDecode, err)
+		return
+	}
+	s.onSetup(m.(*codec.SetupConnection))
 }
 
 // onSetup answers SetupConnection as the SRI pool does: mining protocol

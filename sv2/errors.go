@@ -90,6 +90,8 @@ func (e *ProtocolError) Error() string {
 func (e *ProtocolError) Unwrap() []error { return []error{ErrProtocol, e.Err} }
 
 // Protocol error reasons (label values of adit_sv2_protocol_errors_total).
+// All but perrExtension and perrExtensionIgnored end the connection; those
+// two count extension frames that are ignored, as the SRI pool ignores them.
 const (
 	perrDecode        = "decode"
 	perrUnexpected    = "unexpected_message"
@@ -97,6 +99,12 @@ const (
 	perrDoubleSetup   = "duplicate_setup_connection"
 	perrFrameTooLarge = "frame_too_large"
 	perrDecrypt       = "decrypt"
-	perrExtension     = "unknown_extension"
 	perrSetupRefused  = "setup_refused"
+	// perrExtension: a frame of an extension, or an extension message
+	// type, the server does not know.
+	perrExtension = "unknown_extension"
+	// perrExtensionIgnored: an Extensions Negotiation frame other than a
+	// well-formed RequestExtensions (a reply only a server sends, or a
+	// payload that does not decode).
+	perrExtensionIgnored = "ignored_extension_message"
 )

@@ -40,6 +40,25 @@ type Config struct {
 	Now func() time.Time
 	// MaxFrameLength bounds incoming frames (default 1 MiB).
 	MaxFrameLength int
+	// Extensions, when not empty, are requested with RequestExtensions
+	// (extension 0x0001) right after SetupConnection.Success, as SRI's
+	// translator does; Dial waits for the pool's answer (Client.Extensions)
+	// within Timeout, so a pool that never answers makes Dial fail.
+	Extensions []uint16
+}
+
+// ExtensionsReply is the pool's answer to RequestExtensions. A refusal
+// does not end the connection: the client then uses no extension.
+type ExtensionsReply struct {
+	// Accepted reports RequestExtensions.Success; Supported then lists the
+	// extensions enabled on the connection.
+	Accepted  bool
+	Supported []uint16
+	// Unsupported and Required are RequestExtensions.Error's lists: the
+	// requested extensions the pool does not support, and the ones it
+	// requires that were not requested (the pool disconnects a client
+	// that does not ask again with them).
+	Unsupported, Required []uint16
 }
 
 // SetupError is a SetupConnection.Error or OpenMiningChannel.Error from the
@@ -168,6 +187,7 @@ type Client struct {
 	channels  map[uint32]*chanState
 	reconnect *codec.Reconnect
 	setupOK   codec.SetupConnectionSuccess
+	ext       *ExtensionsReply // set by Dial, read-only afterwards
 }
 
 type openReply struct {
@@ -217,30 +237,13 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	c := &Client{conn: fc}
-	err = c.write(&codec.SetupConnection{
-		Protocol: uint8(codec.ProtocolMining), MinVersion: 2, MaxVersion: 2, Flags: cfg.Flags,
-		EndpointHost: hostOf(addr), Vendor: cfg.Vendor, Firmware: cfg.Firmware, DeviceID: cfg.DeviceID,
-	})
-	var m codec.Message
-	if err == nil {
-		_, m, err = readMessage(fc)
-	}
+	err = c.setup(addr, cfg)
 	if !stop() && err == nil {
 		err = ctx.Err()
 	}
 	if err != nil {
 		nc.Close()
 		return nil, err
-	}
-	switch m := m.(type) {
-	case *codec.SetupConnectionSuccess:
-		c.setupOK = *m
-	case *codec.SetupConnectionError:
-		nc.Close()
-		return nil, &SetupError{Msg: "SetupConnection refused", Code: m.ErrorCode}
-	default:
-		nc.Close()
-		return nil, fmt.Errorf("sv2 client: unexpected %T in reply to SetupConnection", m)
 	}
 	nc.SetDeadline(time.Time{})
 	c.work = make(chan Work, 64)
@@ -250,6 +253,68 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 	c.channels = make(map[uint32]*chanState)
 	c.wg.Go(c.readLoop)
 	return c, nil
+}
+
+// setup sends SetupConnection and, when cfg.Extensions is not empty,
+// RequestExtensions, and reads the pool's answers. It runs before the reader
+// starts; a refusal of SetupConnection is a *SetupError.
+func (c *Client) setup(addr string, cfg Config) error {
+	m, err := c.exchange(&codec.SetupConnection{
+		Protocol: uint8(codec.ProtocolMining), MinVersion: 2, MaxVersion: 2, Flags: cfg.Flags,
+		EndpointHost: hostOf(addr), Vendor: cfg.Vendor, Firmware: cfg.Firmware, DeviceID: cfg.DeviceID,
+	})
+	if err != nil {
+		return err
+	}
+	switch m := m.(type) {
+	case *codec.SetupConnectionSuccess:
+		c.setupOK = *m
+	case *codec.SetupConnectionError:
+		return &SetupError{Msg: "SetupConnection refused", Code: m.ErrorCode}
+	default:
+		return fmt.Errorf("sv2 client: unexpected %T in reply to SetupConnection", m)
+	}
+	if len(cfg.Extensions) == 0 {
+		return nil
+	}
+	return c.requestExtensions(cfg.Extensions)
+}
+
+// extensionsRequestID is the request_id of the one RequestExtensions Dial
+// sends.
+const extensionsRequestID = 1
+
+// requestExtensions sends RequestExtensions for exts and records the pool's
+// answer in c.ext. Any other reply, or one for another request_id, is an
+// error.
+func (c *Client) requestExtensions(exts []uint16) error {
+	m, err := c.exchange(&codec.RequestExtensions{RequestID: extensionsRequestID, RequestedExtensions: exts})
+	if err != nil {
+		return err
+	}
+	switch m := m.(type) {
+	case *codec.RequestExtensionsSuccess:
+		if m.RequestID == extensionsRequestID {
+			c.ext = &ExtensionsReply{Accepted: true, Supported: m.SupportedExtensions}
+			return nil
+		}
+	case *codec.RequestExtensionsError:
+		if m.RequestID == extensionsRequestID {
+			c.ext = &ExtensionsReply{Unsupported: m.UnsupportedExtensions, Required: m.RequiredExtensions}
+			return nil
+		}
+	}
+	return fmt.Errorf("sv2 client: unexpected %s in reply to RequestExtensions %d", codec.KindOf(m), extensionsRequestID)
+}
+
+// exchange writes m and reads the next message (Dial only: the reader is
+// not running yet).
+func (c *Client) exchange(m codec.Message) (codec.Message, error) {
+	if err := c.write(m); err != nil {
+		return nil, err
+	}
+	_, r, err := readMessage(c.conn)
+	return r, err
 }
 
 func hostOf(addr string) string {
@@ -271,6 +336,10 @@ func readMessage(fc sv2.FrameConn) (codec.Header, codec.Message, error) {
 
 // SetupFlags returns the flags of the pool's SetupConnection.Success.
 func (c *Client) SetupFlags() uint32 { return c.setupOK.Flags }
+
+// Extensions returns the pool's answer to the RequestExtensions Dial sent,
+// or nil when Config.Extensions was empty.
+func (c *Client) Extensions() *ExtensionsReply { return c.ext }
 
 // Work delivers each job as it becomes active, and again when the
 // channel's target changes.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"reflect"
 	"testing"
 	"time"
 
@@ -188,5 +189,69 @@ func TestReconnectEndsConnection(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("Reconnect{%q, %d} from %s: %s, want %s", tc.host, tc.port, tc.current, got, tc.want)
 		}
+	}
+}
+
+// TestRequestExtensions: with Config.Extensions, Dial sends
+// RequestExtensions (extension 0x0001, no channel bit) right after
+// SetupConnection.Success and records the pool's answer; an answer for
+// another request_id, or any other message, fails Dial.
+func TestRequestExtensions(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply func(id uint16) codec.Message
+		want  *client.ExtensionsReply
+	}{
+		{"success", func(id uint16) codec.Message {
+			return &codec.RequestExtensionsSuccess{RequestID: id, SupportedExtensions: []uint16{2}}
+		}, &client.ExtensionsReply{Accepted: true, Supported: []uint16{2}}},
+		{"error", func(id uint16) codec.Message {
+			return &codec.RequestExtensionsError{RequestID: id, UnsupportedExtensions: []uint16{3}, RequiredExtensions: []uint16{5}}
+		}, &client.ExtensionsReply{Unsupported: []uint16{3}, Required: []uint16{5}}},
+		{"other request_id", func(id uint16) codec.Message {
+			return &codec.RequestExtensionsError{RequestID: id + 1, UnsupportedExtensions: []uint16{2, 3}}
+		}, nil},
+		{"not a reply", func(uint16) codec.Message { return &codec.Reconnect{} }, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newFakePool(t)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				p.accept()
+				h, payload, err := p.fc.ReadFrame()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				m, err := codec.DecodeMessage(h, payload)
+				req, ok := m.(*codec.RequestExtensions)
+				if err != nil || !ok || h.ExtensionType != codec.ExtensionNegotiation || !reflect.DeepEqual(req.RequestedExtensions, []uint16{2, 3}) {
+					t.Errorf("got %+v %#v %v, want RequestExtensions [2 3]", h, m, err)
+					return
+				}
+				p.send(tc.reply(req.RequestID))
+			}()
+			c, err := client.Dial(context.Background(), p.addr(), client.Config{Plaintext: true, Extensions: []uint16{2, 3}, Timeout: 5 * time.Second})
+			<-done
+			if tc.want == nil {
+				if err == nil {
+					c.Close()
+					t.Fatal("Dial accepted a wrong reply")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := c.Extensions(); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("Extensions() = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+	// Without Config.Extensions nothing is requested.
+	if c := dialFake(t, newFakePool(t)); c.Extensions() != nil {
+		t.Fatalf("Extensions() = %+v without a request", c.Extensions())
 	}
 }
