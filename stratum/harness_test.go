@@ -2,14 +2,11 @@ package stratum
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,199 +15,28 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/share/sharetest"
 )
-
-// testVardiff is a real (if simple) vardiff: a fixed difficulty that a test
-// hook may change after the n-th accepted share.
-type testVardiff struct {
-	d, min   float64
-	n        int
-	retarget func(n int) (float64, bool)
-}
-
-func (v *testVardiff) Difficulty() float64 { return v.d }
-func (v *testVardiff) Suggest(d float64) float64 {
-	v.d = max(d, v.min)
-	return v.d
-}
-func (v *testVardiff) SetMinimum(d float64) {
-	v.min = d
-	v.d = max(v.d, d)
-}
-func (v *testVardiff) OnShare(time.Time) (float64, bool) {
-	v.n++
-	if v.retarget != nil {
-		if d, ok := v.retarget(v.n); ok {
-			v.d = d
-			return d, true
-		}
-	}
-	return v.d, false
-}
-
-// testBackend implements share.Backend in memory.
-type testBackend struct {
-	v         *share.Validator
-	startDiff float64
-	retarget  func(n int) (float64, bool)
-
-	mu        sync.Mutex
-	records   []share.Record
-	acceptErr error
-	subs      map[int]chan *share.Job
-	nextSub   int
-	cur       *share.Job
-	nextEN    uint32
-	allocated int
-	released  int
-}
-
-func newTestBackend(v *share.Validator, diff float64) *testBackend {
-	return &testBackend{v: v, startDiff: diff, subs: map[int]chan *share.Job{}}
-}
-
-func (b *testBackend) Accept(_ context.Context, rec *share.Record, _ *share.Result) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.acceptErr != nil {
-		return b.acceptErr
-	}
-	b.records = append(b.records, *rec)
-	return nil
-}
-
-func (b *testBackend) Authorize(user, _ string) (share.Worker, error) {
-	if user == "panic" {
-		panic("test panic in Authorize")
-	}
-	addr, name, _ := strings.Cut(user, ".")
-	if strings.HasPrefix(addr, "bad") {
-		return share.Worker{}, errors.New("unknown payout address")
-	}
-	return share.Worker{Address: addr, Name: name}, nil
-}
-
-func (b *testBackend) NewVardiff() share.Vardiff {
-	return &testVardiff{d: b.startDiff, retarget: b.retarget}
-}
-
-func (b *testBackend) AllocateExtranonce() ([]byte, func(), error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.nextEN++
-	b.allocated++
-	var once sync.Once
-	return binary.BigEndian.AppendUint32(nil, b.nextEN), func() {
-		once.Do(func() {
-			b.mu.Lock()
-			b.released++
-			b.mu.Unlock()
-		})
-	}, nil
-}
-
-func (b *testBackend) SubscribeJobs() (<-chan *share.Job, func()) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	ch := make(chan *share.Job, 1)
-	if b.cur != nil {
-		ch <- b.cur
-	}
-	id := b.nextSub
-	b.nextSub++
-	b.subs[id] = ch
-	return ch, func() {
-		b.mu.Lock()
-		delete(b.subs, id)
-		b.mu.Unlock()
-	}
-}
-
-// publish adds j to the validator and delivers it (newest only) to every
-// subscriber.
-func (b *testBackend) publish(j *share.Job) {
-	b.v.AddJob(j)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.cur = j
-	for _, ch := range b.subs {
-		select {
-		case <-ch:
-		default:
-		}
-		ch <- j
-	}
-}
-
-func (b *testBackend) stats() (records []share.Record, allocated, released, subs int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]share.Record(nil), b.records...), b.allocated, b.released, len(b.subs)
-}
-
-// Network bits for test jobs: hardBits never yields a block at share
-// difficulties (so low-difficulty rejects are deterministic); regtestBits
-// makes about half of all hashes blocks.
-const (
-	hardBits    = 0x1d00ffff
-	regtestBits = 0x207fffff
-)
-
-// testJob builds a real job: a serialized coinbase split around an 8-byte
-// extranonce at the end of its scriptSig, no transactions unless given.
-func testJob(id uint32, prev byte, now time.Time, bits uint32, txs ...[]byte) *share.Job {
-	prefix := []byte{1, 0, 0, 0, 1}                 // version, one input
-	prefix = append(prefix, make([]byte, 32)...)    // null prevout hash
-	prefix = append(prefix, 0xff, 0xff, 0xff, 0xff) // prevout index
-	prefix = append(prefix, 12, 3, 1, 0, 0)         // scriptSig len, BIP34 height 1
-	suffix := []byte{0xff, 0xff, 0xff, 0xff, 1}     // sequence, one output
-	suffix = binary.LittleEndian.AppendUint64(suffix, 50e8)
-	suffix = append(suffix, 1, 0x51, 0, 0, 0, 0) // OP_TRUE, locktime
-	j := &share.Job{
-		ID:             id,
-		Height:         1,
-		Version:        0x20000000,
-		Bits:           bits,
-		NetworkTarget:  share.TargetFromCompact(bits),
-		MinTime:        uint32(now.Unix()) - 600,
-		CurTime:        uint32(now.Unix()),
-		CoinbasePrefix: prefix,
-		CoinbaseSuffix: suffix,
-		ExtranonceSize: 8,
-		CoinbaseValue:  50e8,
-		Created:        now,
-	}
-	j.PrevHash[0], j.PrevHash[31] = prev, 0x5a
-	for _, tx := range txs {
-		j.Transactions = append(j.Transactions, tx)
-		j.TxIDs = append(j.TxIDs, share.DoubleSHA256(tx))
-	}
-	j.MerkleBranch = share.MerkleBranch(j.TxIDs)
-	if err := j.Validate(); err != nil {
-		panic(err)
-	}
-	return j
-}
 
 // testEnv is a running server with a fresh registry.
 type testEnv struct {
 	t       *testing.T
 	srv     *Server
-	backend *testBackend
+	backend *sharetest.Backend
 	reg     *prometheus.Registry
 	addr    string
 	cancel  context.CancelFunc
 	done    chan error
 }
 
-func startServer(t *testing.T, cfg Config, b *testBackend) *testEnv {
+func startServer(t *testing.T, cfg Config, b *sharetest.Backend) *testEnv {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	shares := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "adit_shares_total", Help: "x"}, []string{"protocol", "result"})
 	conns := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "adit_connections", Help: "x"}, []string{"protocol"})
 	reg.MustRegister(shares, conns)
 	srv, err := NewServer(cfg, Deps{
-		Validator:   b.v,
+		Validator:   b.V,
 		Backend:     b,
 		Log:         zaptest.NewLogger(t),
 		Registerer:  reg,

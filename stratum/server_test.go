@@ -8,18 +8,19 @@ import (
 	"time"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/share/sharetest"
 	"github.com/adit-pool/adit/stratum/connlimit"
 )
 
 func TestBlockCandidateRecorded(t *testing.T) {
-	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), 1e9)
-	b.publish(testJob(1, 1, time.Now(), regtestBits))
+	b := sharetest.NewBackend(share.NewValidator(share.ValidatorConfig{}), 1e9)
+	b.Publish(sharetest.Job(1, 1, time.Now(), sharetest.RegtestBits))
 	e := startServer(t, Config{}, b)
 	m := dial(t, e.addr)
 	n := m.handshake("addr.w")
 	// Below the share difficulty but a regtest block: never rejected.
-	m.wantResult(m.submit("addr.w", m.mine(work{n: n}, share.TargetFromCompact(regtestBits).Difficulty(), true)), "true")
-	recs, _, _, _ := b.stats()
+	m.wantResult(m.submit("addr.w", m.mine(work{n: n}, share.TargetFromCompact(sharetest.RegtestBits).Difficulty(), true)), "true")
+	recs := b.Records()
 	if len(recs) != 1 || !recs[0].Block {
 		t.Fatalf("records %+v", recs)
 	}
@@ -46,8 +47,8 @@ func TestConnectionLimits(t *testing.T) {
 
 func TestSlowConsumerDropped(t *testing.T) {
 	big := make([]byte, 256<<10)
-	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), easyDiff)
-	b.publish(testJob(1, 1, time.Now(), hardBits, big))
+	b := sharetest.NewBackend(share.NewValidator(share.ValidatorConfig{}), easyDiff)
+	b.Publish(sharetest.Job(1, 1, time.Now(), sharetest.HardBits, big))
 	e := startServer(t, Config{SendQueue: 4}, b)
 	m := dial(t, e.addr)
 	m.c.(*net.TCPConn).SetReadBuffer(4096)
@@ -64,7 +65,7 @@ func TestSlowConsumerDropped(t *testing.T) {
 	eventually(t, "slow consumer dropped", func() bool {
 		return e.metric("adit_stratum_disconnects_total", "reason", discSlowConsumer) == 1
 	})
-	eventually(t, "extranonce released", func() bool { _, a, r, s := b.stats(); return a == 1 && r == 1 && s == 0 })
+	eventually(t, "extranonce released", func() bool { st := b.Stats(); return st.Allocated == 1 && st.Released == 1 && st.Subscribers == 0 })
 }
 
 func TestHandshakeTimeout(t *testing.T) {
@@ -125,7 +126,8 @@ func TestGracefulShutdown(t *testing.T) {
 	for _, m := range miners {
 		m.waitClosed()
 	}
-	_, allocated, released, subs := e.backend.stats()
+	st := e.backend.Stats()
+	allocated, released, subs := st.Allocated, st.Released, st.Subscribers
 	if allocated != 20 || released != 20 || subs != 0 {
 		t.Fatalf("allocated %d released %d subscriptions %d", allocated, released, subs)
 	}
@@ -139,8 +141,8 @@ func TestGracefulShutdown(t *testing.T) {
 }
 
 func TestRunAddr(t *testing.T) {
-	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), easyDiff)
-	srv, err := NewServer(Config{Listen: "127.0.0.1:0"}, Deps{Validator: b.v, Backend: b})
+	b := sharetest.NewBackend(share.NewValidator(share.ValidatorConfig{}), easyDiff)
+	srv, err := NewServer(Config{Listen: "127.0.0.1:0"}, Deps{Validator: b.V, Backend: b})
 	if err != nil {
 		t.Fatal(err)
 	}

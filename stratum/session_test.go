@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/share/sharetest"
 )
 
 const easyDiff = 1e-6
@@ -16,9 +17,9 @@ const easyDiff = 1e-6
 func newEnv(t *testing.T, cfg Config, diff float64) (*testEnv, *share.Job) {
 	t.Helper()
 	now := time.Now()
-	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), diff)
-	j := testJob(1, 1, now, hardBits)
-	b.publish(j)
+	b := sharetest.NewBackend(share.NewValidator(share.ValidatorConfig{}), diff)
+	j := sharetest.Job(1, 1, now, sharetest.HardBits)
+	b.Publish(j)
 	return startServer(t, cfg, b), j
 }
 
@@ -48,7 +49,7 @@ func TestSessionShares(t *testing.T) {
 	// A valid share, mined from the notify alone.
 	good := m.mine(work{n: n}, easyDiff, true)
 	m.wantResult(m.submit("addr.w1", good), "true")
-	recs, _, _, _ := e.backend.stats()
+	recs := e.backend.Records()
 	if len(recs) != 1 || recs[0].Worker != (share.Worker{Address: "addr", Name: "w1"}) ||
 		recs[0].Protocol != share.ProtocolV1 || recs[0].JobID != job1.ID || recs[0].AssignedDifficulty < easyDiff*0.99 {
 		t.Fatalf("records %+v", recs)
@@ -95,7 +96,7 @@ func TestSessionShares(t *testing.T) {
 
 	// A new chain tip makes job 1 stale and arrives as a clean job.
 	stale := m.mine(work{n: n, nonce: vb2.nonce + 100}, easyDiff, true)
-	e.backend.publish(testJob(2, 2, time.Now(), hardBits))
+	e.backend.Publish(sharetest.Job(2, 2, time.Now(), sharetest.HardBits))
 	n2 := m.nextJob()
 	if n2.JobID != 2 || !n2.Clean {
 		t.Fatalf("second job %+v", n2)
@@ -104,7 +105,7 @@ func TestSessionShares(t *testing.T) {
 	m.wantResult(m.submit("addr.w1", m.mine(work{n: n2}, easyDiff, true)), "true")
 
 	// Same tip, not clean.
-	e.backend.publish(testJob(3, 2, time.Now(), hardBits))
+	e.backend.Publish(sharetest.Job(3, 2, time.Now(), sharetest.HardBits))
 	if n3 := m.nextJob(); n3.JobID != 3 || n3.Clean {
 		t.Fatalf("third job %+v", n3)
 	}
@@ -129,9 +130,9 @@ func TestSessionShares(t *testing.T) {
 // was already working on; set_difficulty precedes the notify it applies to.
 func TestDifficultyChangeInFlight(t *testing.T) {
 	now := time.Now()
-	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), easyDiff)
-	b.retarget = func(n int) (float64, bool) { return 1e9, n == 1 }
-	b.publish(testJob(1, 1, now, hardBits))
+	b := sharetest.NewBackend(share.NewValidator(share.ValidatorConfig{}), easyDiff)
+	b.Retarget = func(n int) (float64, bool) { return 1e9, n == 1 }
+	b.Publish(sharetest.Job(1, 1, now, sharetest.HardBits))
 	e := startServer(t, Config{}, b)
 	m := dial(t, e.addr)
 	n := m.handshake("addr.w")
@@ -153,7 +154,7 @@ func TestDifficultyChangeInFlight(t *testing.T) {
 	m.wantResult(m.submit("addr.w", inflight), "true")
 
 	// A new job is judged at the new difficulty.
-	b.publish(testJob(2, 1, time.Now(), hardBits))
+	b.Publish(sharetest.Job(2, 1, time.Now(), sharetest.HardBits))
 	n2 := m.nextJob()
 	m.wantError(m.submit("addr.w", m.mine(work{n: n2}, easyDiff, true)), CodeLowDifficulty)
 }
@@ -176,7 +177,7 @@ func TestSuggestDifficultyBeforeSubscribe(t *testing.T) {
 
 func TestAcceptErrorIsNotAcknowledged(t *testing.T) {
 	e, _ := newEnv(t, Config{}, easyDiff)
-	e.backend.acceptErr = errors.New("disk full")
+	e.backend.FailAccepts(errors.New("disk full"))
 	m := dial(t, e.addr)
 	n := m.handshake("addr.w")
 	msg := m.submit("addr.w", m.mine(work{n: n}, easyDiff, true))

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/share/sharetest"
 	"github.com/adit-pool/adit/sv2"
 	"github.com/adit-pool/adit/sv2/client"
 	"github.com/adit-pool/adit/sv2/codec"
@@ -19,7 +20,7 @@ import (
 // and requires none), and the connection goes on to mine.
 func TestRequestExtensionsRefused(t *testing.T) {
 	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), 1)
-	b.publish(testJob(1, 1, time.Now(), hardBits))
+	b.Publish(sharetest.Job(1, 1, time.Now(), sharetest.HardBits))
 	e := startServer(t, sv2.Config{}, b)
 	auth := e.authority
 	c, err := client.Dial(context.Background(), e.addr(), client.Config{Authority: &auth,
@@ -47,7 +48,7 @@ func TestRequestExtensionsRefused(t *testing.T) {
 // the connection.
 func TestExtensionFramesAfterSetup(t *testing.T) {
 	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), 1)
-	b.publish(testJob(1, 1, time.Now(), hardBits))
+	b.Publish(sharetest.Job(1, 1, time.Now(), sharetest.HardBits))
 	e := startServer(t, sv2.Config{}, b)
 	nc := rawNoise(t, e)
 	nc.SetDeadline(time.Now().Add(10 * time.Second))

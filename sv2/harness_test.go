@@ -3,10 +3,6 @@ package sv2_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
-	"errors"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +12,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/share/sharetest"
 	"github.com/adit-pool/adit/sv2"
 	"github.com/adit-pool/adit/sv2/client"
 	"github.com/adit-pool/adit/sv2/keys"
@@ -24,149 +21,25 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type testVardiff struct{ d float64 }
-
-func (v *testVardiff) Difficulty() float64               { return v.d }
-func (v *testVardiff) Suggest(d float64) float64         { return v.d }
-func (v *testVardiff) SetMinimum(float64)                {}
-func (v *testVardiff) OnShare(time.Time) (float64, bool) { return v.d, false }
-
-// testBackend implements share.Backend in memory.
-type testBackend struct {
-	v         *share.Validator
-	startDiff float64
-	prefix    func(n uint32) []byte // extranonce prefix for the n-th allocation
-
-	mu        sync.Mutex
-	records   []share.Record
-	subs      map[int]chan *share.Job
-	nextSub   int
-	cur       *share.Job
-	nextEN    uint32
-	allocated int
-	released  int
-}
-
-func newTestBackend(v *share.Validator, diff float64) *testBackend {
-	return &testBackend{v: v, startDiff: diff, subs: map[int]chan *share.Job{}}
-}
-
-func (b *testBackend) Accept(_ context.Context, rec *share.Record, _ *share.Result) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.records = append(b.records, *rec)
-	return nil
-}
-
-func (b *testBackend) Authorize(user, _ string) (share.Worker, error) {
-	if user == "panic" {
-		panic("test panic in Authorize")
-	}
-	addr, name, _ := strings.Cut(user, ".")
-	if strings.HasPrefix(addr, "bad") {
-		return share.Worker{}, errors.New("unknown payout address")
-	}
-	return share.Worker{Address: addr, Name: name}, nil
-}
-
-func (b *testBackend) NewVardiff() share.Vardiff { return &testVardiff{d: b.startDiff} }
-
-func (b *testBackend) AllocateExtranonce() ([]byte, func(), error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.nextEN++
-	b.allocated++
-	p := binary.BigEndian.AppendUint32(nil, b.nextEN)
-	if b.prefix != nil {
-		p = b.prefix(b.nextEN)
-	}
-	var once sync.Once
-	return p, func() {
-		once.Do(func() {
-			b.mu.Lock()
-			b.released++
-			b.mu.Unlock()
-		})
-	}, nil
-}
-
-func (b *testBackend) SubscribeJobs() (<-chan *share.Job, func()) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	ch := make(chan *share.Job, 1)
-	if b.cur != nil {
-		ch <- b.cur
-	}
-	id := b.nextSub
-	b.nextSub++
-	b.subs[id] = ch
-	return ch, func() {
-		b.mu.Lock()
-		delete(b.subs, id)
-		b.mu.Unlock()
-	}
-}
-
-func (b *testBackend) publish(j *share.Job) {
-	b.v.AddJob(j)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.cur = j
-	for _, ch := range b.subs {
-		select {
-		case <-ch:
-		default:
-		}
-		ch <- j
-	}
-}
-
-func (b *testBackend) stats() (records []share.Record, allocated, released, subs int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]share.Record(nil), b.records...), b.allocated, b.released, len(b.subs)
-}
-
-const hardBits = 0x1d00ffff
-
-// testJob builds a real job: a serialized coinbase split around an 8-byte
-// extranonce at the end of its scriptSig.
-func testJob(id uint32, prev byte, now time.Time, bits uint32, txs ...[]byte) *share.Job {
-	prefix := []byte{1, 0, 0, 0, 1}
-	prefix = append(prefix, make([]byte, 32)...)
-	prefix = append(prefix, 0xff, 0xff, 0xff, 0xff)
-	prefix = append(prefix, 13, 3, 1, 0, 0, 8) // scriptSig len, BIP34 height, push 8
-	suffix := []byte{0xff, 0xff, 0xff, 0xff, 1}
-	suffix = binary.LittleEndian.AppendUint64(suffix, 50e8)
-	suffix = append(suffix, 1, 0x51, 0, 0, 0, 0)
-	j := &share.Job{
-		ID: id, Height: 1, Version: 0x20000000, Bits: bits, NetworkTarget: share.TargetFromCompact(bits),
-		MinTime: uint32(now.Unix()) - 600, CurTime: uint32(now.Unix()),
-		CoinbasePrefix: prefix, CoinbaseSuffix: suffix, ExtranonceSize: 8, CoinbaseValue: 50e8, Created: now,
-	}
-	j.PrevHash[0], j.PrevHash[31] = prev, 0x5a
-	for _, tx := range txs {
-		j.Transactions = append(j.Transactions, tx)
-		j.TxIDs = append(j.TxIDs, share.DoubleSHA256(tx))
-	}
-	j.MerkleBranch = share.MerkleBranch(j.TxIDs)
-	if err := j.Validate(); err != nil {
-		panic(err)
-	}
-	return j
+// newTestBackend is an in-memory backend whose sessions keep diff whatever
+// hash rate a channel declares.
+func newTestBackend(v *share.Validator, diff float64) *sharetest.Backend {
+	b := sharetest.NewBackend(v, diff)
+	b.FixedDifficulty = true
+	return b
 }
 
 type testEnv struct {
 	t         *testing.T
 	srv       *sv2.Server
-	backend   *testBackend
+	backend   *sharetest.Backend
 	reg       *prometheus.Registry
 	authority keys.PublicKey
 	cancel    context.CancelFunc
 	done      chan error
 }
 
-func startServer(t *testing.T, cfg sv2.Config, b *testBackend) *testEnv {
+func startServer(t *testing.T, cfg sv2.Config, b *sharetest.Backend) *testEnv {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	shares := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "adit_shares_total", Help: "x"}, []string{"protocol", "result"})
@@ -180,7 +53,7 @@ func startServer(t *testing.T, cfg sv2.Config, b *testBackend) *testEnv {
 		cfg.Listen = "127.0.0.1:0"
 	}
 	srv, err := sv2.NewServer(cfg, sv2.Deps{
-		Validator:   b.v,
+		Validator:   b.V,
 		Backend:     b,
 		Keys:        &noise.KeyRotator{Authority: auth},
 		Log:         zaptest.NewLogger(t),

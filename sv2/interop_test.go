@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/share/sharetest"
 	"github.com/adit-pool/adit/sv2"
 )
 
@@ -14,7 +15,7 @@ import (
 // pool's error code; standard channels still open.
 func TestStandardJobsRefuseExtendedChannels(t *testing.T) {
 	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), halfDiff)
-	b.publish(testJob(1, 1, time.Now(), hardBits))
+	b.Publish(sharetest.Job(1, 1, time.Now(), sharetest.HardBits))
 	e := startServer(t, sv2.Config{}, b)
 	c := e.dial(sv2.FlagRequiresStandardJobs)
 	if _, err := c.OpenExtended(context.Background(), "addr.ext", 1e6, 0); !isCode(err, sv2.CodeExtendedChannelsNotSupportedForStandardJobs) {
@@ -30,7 +31,7 @@ func TestStandardJobsRefuseExtendedChannels(t *testing.T) {
 // an extended one; anything else is invalid-channel-id.
 func TestShareOnWrongChannelKind(t *testing.T) {
 	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), halfDiff)
-	b.publish(testJob(1, 1, time.Now(), hardBits))
+	b.Publish(sharetest.Job(1, 1, time.Now(), sharetest.HardBits))
 	e := startServer(t, sv2.Config{SuccessBatch: 1}, b)
 	c := e.dial(sv2.FlagRequiresStandardJobs)
 	std, err := c.OpenStandard(context.Background(), "addr.std", 1e6)

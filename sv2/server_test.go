@@ -11,6 +11,7 @@ import (
 
 	"crypto/rand"
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/share/sharetest"
 	"github.com/adit-pool/adit/sv2"
 	"github.com/adit-pool/adit/sv2/client"
 	"github.com/adit-pool/adit/sv2/codec"
@@ -24,7 +25,7 @@ var halfDiff = math.Ldexp(1, -31)
 func TestSessionStandardAndExtended(t *testing.T) {
 	now := time.Now()
 	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), halfDiff)
-	b.publish(testJob(1, 1, now, hardBits, []byte("tx-one"), []byte("tx-two")))
+	b.Publish(sharetest.Job(1, 1, now, sharetest.HardBits, []byte("tx-one"), []byte("tx-two")))
 	e := startServer(t, sv2.Config{SuccessBatch: 1}, b)
 
 	c := e.dial(0)
@@ -51,7 +52,7 @@ func TestSessionStandardAndExtended(t *testing.T) {
 
 	ws := nextWork(t, c, std.ID)
 	we := nextWork(t, c, ext.ID)
-	job, _ := b.v.Job(1)
+	job, _ := b.V.Job(1)
 	if ws.MerkleRoot != sv2.StandardMerkleRoot(job, std.ExtranoncePrefix) {
 		t.Fatal("standard merkle root differs")
 	}
@@ -102,13 +103,13 @@ func TestSessionStandardAndExtended(t *testing.T) {
 
 	// A new chain tip: the group and the extended channel get the job as a
 	// future job and SetNewPrevHash; the old job is stale.
-	b.publish(testJob(2, 2, now, hardBits))
+	b.Publish(sharetest.Job(2, 2, now, sharetest.HardBits))
 	ws2 := nextWork(t, c, std.ID)
 	we2 := nextWork(t, c, ext.ID)
 	if ws2.JobID != 2 || we2.JobID != 2 || ws2.PrevHash[0] != 2 {
 		t.Fatalf("new tip work: %+v %+v", ws2, we2)
 	}
-	job2, _ := b.v.Job(2)
+	job2, _ := b.V.Job(2)
 	if ws2.MerkleRoot != sv2.StandardMerkleRoot(job2, std.ExtranoncePrefix) {
 		t.Fatal("group job: merkle root for the standard channel differs")
 	}
@@ -119,7 +120,7 @@ func TestSessionStandardAndExtended(t *testing.T) {
 		t.Fatalf("share on the group job: %+v", r)
 	}
 
-	recs, _, _, _ := b.stats()
+	recs := b.Records()
 	if len(recs) != 4 {
 		t.Fatalf("%d records, want 4", len(recs))
 	}
@@ -144,7 +145,8 @@ func TestSessionStandardAndExtended(t *testing.T) {
 	if c.Reconnect() == nil {
 		t.Fatal("no Reconnect on shutdown")
 	}
-	_, alloc, rel, subs := b.stats()
+	st := b.Stats()
+	alloc, rel, subs := st.Allocated, st.Released, st.Subscribers
 	if alloc != rel || subs != 0 {
 		t.Fatalf("allocated %d released %d subscriptions %d", alloc, rel, subs)
 	}
@@ -168,7 +170,7 @@ func wantCode(t *testing.T, c *client.Client, code string) {
 func TestSuccessBatching(t *testing.T) {
 	now := time.Now()
 	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), halfDiff)
-	b.publish(testJob(1, 1, now, hardBits))
+	b.Publish(sharetest.Job(1, 1, now, sharetest.HardBits))
 	e := startServer(t, sv2.Config{SuccessBatch: 3, SuccessInterval: 200 * time.Millisecond}, b)
 	c := e.dial(sv2.FlagRequiresStandardJobs)
 	std, err := c.OpenStandard(context.Background(), "addr.w", 0)
@@ -200,7 +202,7 @@ func TestSuccessBatching(t *testing.T) {
 
 func TestSetupConnectionErrors(t *testing.T) {
 	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), 1)
-	b.publish(testJob(1, 1, time.Now(), hardBits))
+	b.Publish(sharetest.Job(1, 1, time.Now(), sharetest.HardBits))
 	e := startServer(t, sv2.Config{}, b)
 	for _, tc := range []struct {
 		setup codec.SetupConnection
@@ -245,7 +247,7 @@ func rawNoise(t *testing.T, e *testEnv) *noise.Conn {
 
 func TestWrongAuthorityRefused(t *testing.T) {
 	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), 1)
-	b.publish(testJob(1, 1, time.Now(), hardBits))
+	b.Publish(sharetest.Job(1, 1, time.Now(), sharetest.HardBits))
 	e := startServer(t, sv2.Config{}, b)
 	other, err := keys.GenerateSecretKey(rand.Reader)
 	if err != nil {
@@ -264,7 +266,7 @@ func TestWrongAuthorityRefused(t *testing.T) {
 func TestBadInputDropped(t *testing.T) {
 	now := time.Now()
 	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), halfDiff)
-	b.publish(testJob(1, 1, now, hardBits))
+	b.Publish(sharetest.Job(1, 1, now, sharetest.HardBits))
 	e := startServer(t, sv2.Config{SuccessBatch: 1, HandshakeTimeout: 2 * time.Second}, b)
 	honest := e.dial(0)
 	ch, err := honest.OpenExtended(context.Background(), "addr.honest", 0, 0)

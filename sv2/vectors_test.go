@@ -123,8 +123,8 @@ func vectorJob(t *testing.T, f *vecFile, v *vecCase, prefix, suffix []byte, enSi
 // capped at its target, checks the job and submits the shares.
 func runVector(t *testing.T, v *vecCase, job *share.Job, backendPrefix []byte, extended bool) {
 	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), 1e-30)
-	b.prefix = func(uint32) []byte { return append([]byte(nil), backendPrefix...) }
-	b.publish(job)
+	b.Prefix = func(uint32) []byte { return append([]byte(nil), backendPrefix...) }
+	b.Publish(job)
 	e := startServer(t, sv2.Config{SuccessBatch: 1, PlaintextListen: "127.0.0.1:0"}, b)
 	// Standard channels outside a group get their own NewMiningJob; an
 	// extended channel needs a connection without REQUIRES_STANDARD_JOBS.
@@ -180,7 +180,7 @@ func runVector(t *testing.T, v *vecCase, job *share.Job, backendPrefix []byte, e
 			}
 		}
 	}
-	recs, _, _, _ := b.stats()
+	recs := b.Records()
 	for _, r := range recs {
 		if r.Block != job.NetworkTarget.Met(&r.Hash) {
 			t.Fatalf("record block flag %v for hash %x", r.Block, r.Hash)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"net"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/share/sharetest"
 	"github.com/adit-pool/adit/stratum/client"
 	"github.com/adit-pool/adit/stratum/client/clienttest"
 	"github.com/adit-pool/adit/sv2"
@@ -29,23 +29,16 @@ import (
 // sv2Pool is the real Stratum V2 server (sv2.NewServer, Noise, real
 // share.Validator) over an in-memory share.Backend, on a loopback port.
 type sv2Pool struct {
-	srv       *sv2.Server
-	v         *share.Validator
-	authority keys.PublicKey
-
-	mu      sync.Mutex
-	diff    float64
-	records []share.Record
-	subs    map[int]chan *share.Job
-	nextSub int
-	cur     *share.Job
-	nextEN  uint32
+	*sharetest.Backend // keeps its difficulty whatever hash rate is declared
+	srv                *sv2.Server
+	authority          keys.PublicKey
 }
 
 func startSV2Pool(t *testing.T, diff float64) *sv2Pool {
 	t.Helper()
-	p := &sv2Pool{v: share.NewValidator(share.ValidatorConfig{}), diff: diff, subs: map[int]chan *share.Job{}}
-	p.publish(clienttest.Job(1, 4+8, true))
+	p := &sv2Pool{Backend: sharetest.NewBackend(share.NewValidator(share.ValidatorConfig{}), diff)}
+	p.FixedDifficulty = true
+	p.Publish(clienttest.Job(1, 4+8, true))
 	auth, err := keys.GenerateSecretKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +49,7 @@ func startSV2Pool(t *testing.T, diff float64) *sv2Pool {
 	conns := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "adit_connections", Help: "x"}, []string{"protocol"})
 	reg.MustRegister(shares, conns)
 	p.srv, err = sv2.NewServer(sv2.Config{Listen: "127.0.0.1:0", SuccessInterval: 50 * time.Millisecond}.WithDefaults(), sv2.Deps{
-		Validator: p.v, Backend: p, Keys: &noise.KeyRotator{Authority: auth}, Log: zaptest.NewLogger(t),
+		Validator: p.V, Backend: p, Keys: &noise.KeyRotator{Authority: auth}, Log: zaptest.NewLogger(t),
 		Registerer: reg, Shares: shares.MustCurryWith(prometheus.Labels{"protocol": "v2"}), Connections: conns.WithLabelValues("v2"),
 	})
 	if err != nil {
@@ -76,71 +69,6 @@ func startSV2Pool(t *testing.T, diff float64) *sv2Pool {
 }
 
 func (p *sv2Pool) addr() string { return p.srv.Addr().String() }
-
-func (p *sv2Pool) Accept(_ context.Context, rec *share.Record, _ *share.Result) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.records = append(p.records, *rec)
-	return nil
-}
-
-func (p *sv2Pool) Authorize(user, _ string) (share.Worker, error) {
-	addr, name, _ := strings.Cut(user, ".")
-	return share.Worker{Address: addr, Name: name}, nil
-}
-
-func (p *sv2Pool) NewVardiff() share.Vardiff { return &constVardiff{d: p.diff} }
-
-func (p *sv2Pool) AllocateExtranonce() ([]byte, func(), error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.nextEN++
-	return binary.BigEndian.AppendUint32(nil, p.nextEN), func() {}, nil
-}
-
-func (p *sv2Pool) SubscribeJobs() (<-chan *share.Job, func()) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	ch := make(chan *share.Job, 1)
-	if p.cur != nil {
-		ch <- p.cur
-	}
-	id := p.nextSub
-	p.nextSub++
-	p.subs[id] = ch
-	return ch, func() {
-		p.mu.Lock()
-		delete(p.subs, id)
-		p.mu.Unlock()
-	}
-}
-
-func (p *sv2Pool) publish(j *share.Job) {
-	p.v.AddJob(j)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cur = j
-	for _, ch := range p.subs {
-		select {
-		case <-ch:
-		default:
-		}
-		ch <- j
-	}
-}
-
-func (p *sv2Pool) recorded() []share.Record {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]share.Record(nil), p.records...)
-}
-
-type constVardiff struct{ d float64 }
-
-func (v *constVardiff) Difficulty() float64               { return v.d }
-func (v *constVardiff) Suggest(float64) float64           { return v.d }
-func (v *constVardiff) SetMinimum(float64)                {}
-func (v *constVardiff) OnShare(time.Time) (float64, bool) { return v.d, false }
 
 func v2Fleet(p *sv2Pool, miners, threads int, extended bool) fleetConfig {
 	auth := p.authority
@@ -166,11 +94,11 @@ func TestSV2MinerFindsShares(t *testing.T) {
 			defer cancel()
 			done := make(chan summary)
 			go func() { done <- runFleet(ctx, cfg, zap.NewNop()) }()
-			waitFor(t, func() bool { return len(p.recorded()) >= 6 })
-			p.publish(clienttest.Job(2, 4+8, true)) // a new block
+			waitFor(t, func() bool { return len(p.Records()) >= 6 })
+			p.Publish(clienttest.Job(2, 4+8, true)) // a new block
 			waitFor(t, func() bool {
 				n := 0
-				for _, r := range p.recorded() {
+				for _, r := range p.Records() {
 					if r.JobID == 2 {
 						n++
 					}
@@ -179,7 +107,7 @@ func TestSV2MinerFindsShares(t *testing.T) {
 			})
 			cancel()
 			s := <-done
-			recs := p.recorded()
+			recs := p.Records()
 			// Only shares in flight at the block change may be stale.
 			if s.Accepted < 12 || s.Rejected["stale-share"] > 4 || len(s.Rejected) > 1 || s.IOErrors != 0 {
 				t.Fatalf("summary %+v", s)
@@ -225,8 +153,8 @@ func TestMixedFleet(t *testing.T) {
 	if v1s.Accepted == 0 || v2s.Accepted == 0 || v1s.Accepted+v2s.Accepted != s.Accepted || len(s.Rejected) != 0 {
 		t.Fatalf("summary %s", stdout.String())
 	}
-	if uint64(len(p.recorded())) != v2s.Accepted || uint64(len(v1.Records())) != v1s.Accepted {
-		t.Fatalf("servers recorded v1 %d v2 %d; summary %s", len(v1.Records()), len(p.recorded()), stdout.String())
+	if uint64(len(p.Records())) != v2s.Accepted || uint64(len(v1.Records())) != v1s.Accepted {
+		t.Fatalf("servers recorded v1 %d v2 %d; summary %s", len(v1.Records()), len(p.Records()), stdout.String())
 	}
 	var text bytes.Buffer
 	s.writeText(&text)
@@ -249,7 +177,7 @@ func TestSV2WrongAuthority(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr.String(), "certificate not signed") {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
 	}
-	if len(p.recorded()) != 0 {
+	if len(p.Records()) != 0 {
 		t.Fatal("shares recorded through a refused pool")
 	}
 }
@@ -358,7 +286,7 @@ func TestSV2MinerFollowsReconnect(t *testing.T) {
 	defer cancel()
 	done := make(chan summary)
 	go func() { done <- runFleet(ctx, cfg, zaptest.NewLogger(t)) }()
-	waitFor(t, func() bool { return len(p.recorded()) >= 3 })
+	waitFor(t, func() bool { return len(p.Records()) >= 3 })
 	cancel()
 	if s := <-done; s.Accepted < 3 || s.DialFailures != 0 {
 		t.Fatalf("summary %+v", s)

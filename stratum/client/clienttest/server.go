@@ -2,14 +2,12 @@ package clienttest
 
 import (
 	"context"
-	"encoding/binary"
 	"net"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/share/sharetest"
 	"github.com/adit-pool/adit/stratum"
 )
 
@@ -20,7 +18,7 @@ import (
 type Server struct {
 	Srv     *stratum.Server
 	V       *share.Validator
-	backend *memBackend
+	backend *sharetest.Backend
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -44,7 +42,8 @@ func StartServer(tb testing.TB, cfg ServerConfig) *Server {
 		cfg.Difficulty = 1e-4
 	}
 	v := share.NewValidator(share.ValidatorConfig{})
-	b := &memBackend{v: v, diff: cfg.Difficulty, retarget: cfg.Retarget, subs: map[int]chan *share.Job{}}
+	b := sharetest.NewBackend(v, cfg.Difficulty)
+	b.Retarget = cfg.Retarget
 	srv, err := stratum.NewServer(cfg.Stratum, stratum.Deps{Validator: v, Backend: b})
 	if err != nil {
 		tb.Fatal(err)
@@ -78,102 +77,4 @@ func (s *Server) Addr() string {
 func (s *Server) Publish(j *share.Job) { s.backend.Publish(j) }
 
 // Records returns the accepted-share records so far.
-func (s *Server) Records() []share.Record {
-	s.backend.mu.Lock()
-	defer s.backend.mu.Unlock()
-	return append([]share.Record(nil), s.backend.records...)
-}
-
-// memBackend implements share.Backend in memory.
-type memBackend struct {
-	v        *share.Validator
-	diff     float64
-	retarget func(n int) (float64, bool)
-
-	mu      sync.Mutex
-	records []share.Record
-	subs    map[int]chan *share.Job
-	nextSub int
-	cur     *share.Job
-	nextEN  uint32
-}
-
-func (b *memBackend) Accept(_ context.Context, rec *share.Record, _ *share.Result) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.records = append(b.records, *rec)
-	return nil
-}
-
-func (b *memBackend) Authorize(user, _ string) (share.Worker, error) {
-	addr, name, _ := strings.Cut(user, ".")
-	return share.Worker{Address: addr, Name: name}, nil
-}
-
-func (b *memBackend) NewVardiff() share.Vardiff {
-	return &fixedVardiff{d: b.diff, retarget: b.retarget}
-}
-
-func (b *memBackend) AllocateExtranonce() ([]byte, func(), error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.nextEN++
-	return binary.BigEndian.AppendUint32(nil, b.nextEN), func() {}, nil
-}
-
-func (b *memBackend) SubscribeJobs() (<-chan *share.Job, func()) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	ch := make(chan *share.Job, 1)
-	if b.cur != nil {
-		ch <- b.cur
-	}
-	id := b.nextSub
-	b.nextSub++
-	b.subs[id] = ch
-	return ch, func() {
-		b.mu.Lock()
-		delete(b.subs, id)
-		b.mu.Unlock()
-	}
-}
-
-// Publish adds j to the validator and delivers it (newest only) to every
-// subscriber.
-func (b *memBackend) Publish(j *share.Job) {
-	b.v.AddJob(j)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.cur = j
-	for _, ch := range b.subs {
-		select {
-		case <-ch:
-		default:
-		}
-		ch <- j
-	}
-}
-
-// fixedVardiff keeps a difficulty until retarget says otherwise.
-type fixedVardiff struct {
-	d, min   float64
-	n        int
-	retarget func(n int) (float64, bool)
-}
-
-func (v *fixedVardiff) Difficulty() float64 { return v.d }
-func (v *fixedVardiff) Suggest(d float64) float64 {
-	v.d = max(d, v.min)
-	return v.d
-}
-func (v *fixedVardiff) SetMinimum(d float64) { v.min = d; v.d = max(v.d, d) }
-func (v *fixedVardiff) OnShare(time.Time) (float64, bool) {
-	v.n++
-	if v.retarget != nil {
-		if d, ok := v.retarget(v.n); ok {
-			v.d = d
-			return d, true
-		}
-	}
-	return v.d, false
-}
+func (s *Server) Records() []share.Record { return s.backend.Records() }
