@@ -489,9 +489,11 @@ func (s *Shipper) ship(ctx context.Context, conn *pgxpool.Conn, b *batch) error 
 var errCopyAbandoned = errors.New("pgstore: connection lost during COPY")
 
 // copyFrom is conn.CopyFrom, except that the "close of closed channel"
-// panic pgx v5.7 raises when the server ends the connection during a COPY
-// (jackc/pgx#2364: Postgres stopped or the backend terminated) is returned
-// as an error. By then pgx has marked the connection closed, so the pool
+// panic pgx can raise when a connection is torn down during a COPY is
+// returned as an error. jackc/pgx#2364 (the server ends the connection)
+// was fixed in v5.7.6, but the same family stays open upstream as
+// jackc/pgx#2622 (a COPY whose context is cancelled while the connection
+// closes, as happens here at shutdown and on a lost connection). By then pgx has marked the connection closed, so the pool
 // discards it and the shipper retries as after any lost connection. Any
 // other panic is re-raised.
 func copyFrom(ctx context.Context, conn *pgconn.PgConn, r io.Reader, sql string) (tag pgconn.CommandTag, err error) {
