@@ -249,6 +249,16 @@ func (s *Shipper) session(ctx context.Context) (progressed bool, err error) {
 		for {
 			b, err := s.prepare(ctx, rd, pos)
 			if err != nil {
+				// At a damaged record, let the batches before it commit
+				// before the session ends (and cancels them): the stored
+				// position then reaches the damage.
+				var ce *sharelog.CorruptError
+				if prev != nil && errors.As(err, &ce) {
+					select {
+					case <-prev:
+					case <-ctx.Done():
+					}
+				}
 				return err
 			}
 			// Connections are taken here, in log order, so a batch
@@ -375,7 +385,8 @@ func (s *Shipper) loadPosition(ctx context.Context) (sharelog.Position, uint64, 
 
 // collect fills s.recs with the next batch: it returns once it has
 // MaxBatch records, or at least one record and FlushInterval has passed
-// since the first, or ctx ends (error).
+// since the first, or it has at least one record and the next is damaged
+// (*sharelog.CorruptError), or ctx ends or the reader fails (error).
 func (s *Shipper) collect(ctx context.Context, rd *sharelog.Reader) error {
 	s.recs = s.recs[:0]
 	var (
@@ -409,6 +420,14 @@ func (s *Shipper) collect(ctx context.Context, rd *sharelog.Reader) error {
 		}
 		if err != nil {
 			s.recs = s.recs[:len(s.recs)-1]
+			var ce *sharelog.CorruptError
+			if errors.As(err, &ce) && len(s.recs) > 0 {
+				// Ship the intact records before a damaged one: the
+				// stored position then stops exactly at the damage
+				// (where aditctl sharelog skip picks it up), and the
+				// next collect meets the damage with nothing to ship.
+				return nil
+			}
 			return err
 		}
 		if len(s.recs) == 1 {

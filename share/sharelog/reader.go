@@ -51,6 +51,10 @@ type Reader struct {
 	buf   []byte
 	dec   Decoder
 	end   bool // offline: reached the end (or a torn tail)
+	// corrupt is the *CorruptError Next returned, returned again by every
+	// later call: its frame has been consumed from br, so reading on would
+	// return the records after it at wrong positions.
+	corrupt error
 }
 
 // NewReader returns a Reader positioned at from. The zero Position means
@@ -153,8 +157,22 @@ func (r *Reader) Position() Position { return r.pos }
 // Next decodes the next record into rec. It returns false and no error
 // when there is no further record yet (live: the durable end; offline: the
 // end of the log or a torn tail). A *CorruptError means a damaged record
-// where none may be; the reader does not move past it.
+// where none may be; the reader does not move past it: every later call
+// returns the same error (sharelog.NextIntact finds where a new Reader can
+// resume).
 func (r *Reader) Next(rec *share.Record) (bool, error) {
+	if r.corrupt != nil {
+		return false, r.corrupt
+	}
+	ok, err := r.next(rec)
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		r.corrupt = err
+	}
+	return ok, err
+}
+
+func (r *Reader) next(rec *share.Record) (bool, error) {
 	for {
 		if r.live != nil {
 			// Below limit everything is durable; only at the section's end
