@@ -8,6 +8,10 @@
 //	aditctl migrate [-dsn DSN] [up|status]
 //	                                     apply or list the schema migrations
 //	aditctl sv2-keygen -out FILE         make the Stratum V2 authority key pair
+//	aditctl sharelog inspect|ship|skip -dir DIR ...
+//	                                     inspect a share log, ship a stopped
+//	                                     daemon's log into Postgres, skip a
+//	                                     damaged record
 package main
 
 import (
@@ -40,7 +44,7 @@ commands:
   status [-http ADDR]          show a running daemon's pool status (default 127.0.0.1:8080)
   sv2-keygen -out FILE         write a new Stratum V2 authority secret key to FILE (mode 0600,
                                never overwritten) and print the public key miners configure
-` + migrateUsage + dbUsage
+` + migrateUsage + sharelogUsage + dbUsage
 
 func run(args []string, out io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
@@ -74,6 +78,8 @@ func run(args []string, out io.Writer, getenv func(string) string) error {
 		return dbCommand(cmd, args, out, getenv)
 	case "migrate":
 		return migrate(args, out, getenv)
+	case "sharelog":
+		return sharelogCmd(args, out, getenv)
 	case "sv2-keygen":
 		fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 		keyPath := fs.String("out", "", "file for the secret key (created with mode 0600)")
