@@ -131,7 +131,12 @@ func (m *miner) sessionV2(ctx context.Context) error {
 	}
 	c, ch, err := m.dialV2(ctx, timeout)
 	if err != nil {
-		m.rec.dialFailed()
+		// A Reconnect while the channel opens is a redirect (run follows
+		// it), not a failure to reach the pool.
+		var re *sv2client.ReconnectError
+		if !errors.As(err, &re) {
+			m.rec.dialFailed()
+		}
 		return err
 	}
 	m.rec.connected(1)

@@ -432,6 +432,13 @@ func (c *Client) open(ctx context.Context, msg func(id uint32) codec.Message) (*
 	case r := <-reply:
 		return r.ch, r.err
 	case <-c.done:
+		// The answer may have arrived just before the end (a pool's
+		// Reconnect right after the channel opened): report it.
+		select {
+		case r := <-reply:
+			return r.ch, r.err
+		default:
+		}
 		return nil, c.Err()
 	case <-ctx.Done():
 		c.mu.Lock()
