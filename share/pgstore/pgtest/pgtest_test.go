@@ -2,6 +2,10 @@ package pgtest
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -36,4 +40,59 @@ func TestStartStopRestart(t *testing.T) {
 	if n := query(); n != 42 {
 		t.Fatalf("got %d after restart", n)
 	}
+}
+
+// TestReapOrphans: a cluster whose owning test process died is stopped and
+// removed by the next Start's reaper; one whose owner lives is left alone.
+func TestReapOrphans(t *testing.T) {
+	root, err := os.MkdirTemp("", "pgtest-reap-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(root)
+	if err := os.Chmod(root, 0o755); err != nil { // the postgres user must traverse it
+		t.Fatal(err)
+	}
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	start := func(owner int) *Cluster {
+		t.Helper()
+		dir, err := os.MkdirTemp(root, dirPattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(owner)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := StartCluster(dir, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	orphan := start(dead.Process.Pid)
+	mine := start(os.Getpid())
+	defer mine.Destroy()
+
+	reapOrphans(root)
+	if _, err := os.Stat(orphan.Dir()); !os.IsNotExist(err) {
+		orphan.Destroy()
+		t.Fatalf("orphan cluster directory still there (%v)", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if conn, err := pgx.Connect(ctx, orphan.DSN()); err == nil {
+		conn.Close(ctx)
+		t.Fatal("orphan server still answers")
+	}
+	conn, err := pgx.Connect(ctx, mine.DSN())
+	if err != nil {
+		t.Fatalf("live owner's cluster was reaped: %v", err)
+	}
+	conn.Close(ctx)
 }
