@@ -15,6 +15,7 @@ const (
 	DefaultSnapshotWait   = 10 * time.Minute
 	DefaultSnapshotChunk  = 100_000
 	DefaultPayoutInterval = 10 * time.Minute
+	DefaultReorgDepth     = 6
 	// MinThreshold keeps payout outputs well above the dust limit.
 	MinThreshold = 10_000
 )
@@ -125,6 +126,12 @@ type PayerConfig struct {
 	// MaxOutputs bounds the miners paid per transaction (the rest wait for
 	// the next run); zero means 1000.
 	MaxOutputs int
+	// ReorgDepth is how deep a reorganisation Reconcile allows for: a
+	// confirmed payout whose block leaves the best chain while fewer than
+	// ReorgDepth blocks sit on it goes back to broadcast, and the search
+	// for open payouts looks this many blocks behind where it last looked.
+	// Zero means DefaultReorgDepth.
+	ReorgDepth int64
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 }
@@ -139,6 +146,9 @@ func (c *PayerConfig) withDefaults() PayerConfig {
 	}
 	if d.MaxOutputs == 0 {
 		d.MaxOutputs = 1000
+	}
+	if d.ReorgDepth == 0 {
+		d.ReorgDepth = DefaultReorgDepth
 	}
 	if d.Clock == nil {
 		d.Clock = time.Now
@@ -164,6 +174,8 @@ func (c *PayerConfig) Validate() error {
 		return &ConfigError{"interval", "must not be negative"}
 	case d.MaxOutputs < 1:
 		return &ConfigError{"max_outputs", "must be positive"}
+	case d.ReorgDepth < 1:
+		return &ConfigError{"reorg_depth", "must be positive"}
 	}
 	return nil
 }

@@ -18,11 +18,13 @@ const (
 var blockStatuses = []string{StatusFound, StatusSubmitted, StatusAccepted, StatusRejected, StatusOrphaned, StatusMature}
 
 // Payout statuses (payouts.status); the adit_payouts_total label also counts
-// "broadcast_error" events.
+// "broadcast_error" events and PayoutUnconfirmed (a confirmed payout's block
+// left the best chain; the payout is back to broadcast).
 const (
-	PayoutPending   = "pending"
-	PayoutBroadcast = "broadcast"
-	PayoutConfirmed = "confirmed"
+	PayoutPending     = "pending"
+	PayoutBroadcast   = "broadcast"
+	PayoutConfirmed   = "confirmed"
+	PayoutUnconfirmed = "unconfirmed"
 )
 
 // Metrics are the payout metrics (names fixed by the operator dashboards).
@@ -64,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, s := range blockStatuses {
 		m.blocks.WithLabelValues(s)
 	}
-	for _, s := range []string{PayoutPending, PayoutBroadcast, PayoutConfirmed, "broadcast_error"} {
+	for _, s := range []string{PayoutPending, PayoutBroadcast, PayoutConfirmed, PayoutUnconfirmed, "broadcast_error"} {
 		m.payouts.WithLabelValues(s)
 	}
 	if reg != nil {

@@ -399,18 +399,28 @@ type openPayout struct {
 	id      int64
 	txid    chainhash.Hash
 	raw     []byte
+	created int64
 	scanned int64
 	paid    int64
 }
 
 // Reconcile settles every recorded payout that is not confirmed: it
-// searches the blocks since the payout was last looked at for its txid and
-// marks it confirmed (its change becomes spendable), or else rebroadcasts the
-// recorded transaction unchanged. Call it on start; PayOnce calls it first.
-// Broadcast errors are logged, not returned (the node may already have the
-// transaction).
+// searches the blocks since the payout was last looked at (and ReorgDepth
+// before, in case a reorganisation moved it) for its txid and marks it
+// confirmed (its change becomes spendable), or else rebroadcasts the
+// recorded transaction unchanged. First it takes back the confirmation of
+// any payout whose block, fewer than ReorgDepth deep, left the best chain.
+// Call it on start; PayOnce calls it first. Broadcast errors are logged,
+// not returned (the node may already have the transaction).
 func (p *Payer) Reconcile(ctx context.Context) error {
-	rows, err := p.db.Query(ctx, `SELECT id, txid, raw_tx, scanned_height, paid_sats FROM payouts
+	tip, err := p.chain.GetBlockCount(ctx)
+	if err != nil {
+		return fmt.Errorf("payout: block count: %w", err)
+	}
+	if err := p.recheckConfirmed(ctx, tip); err != nil {
+		return err
+	}
+	rows, err := p.db.Query(ctx, `SELECT id, txid, raw_tx, created_height, scanned_height, paid_sats FROM payouts
 		WHERE status <> 'confirmed' ORDER BY id`)
 	if err != nil {
 		return fmt.Errorf("payout: open payouts: %w", err)
@@ -418,24 +428,17 @@ func (p *Payer) Reconcile(ctx context.Context) error {
 	open, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (openPayout, error) {
 		var o openPayout
 		var id []byte
-		err := r.Scan(&o.id, &id, &o.raw, &o.scanned, &o.paid)
+		err := r.Scan(&o.id, &id, &o.raw, &o.created, &o.scanned, &o.paid)
 		copy(o.txid[:], id)
 		return o, err
 	})
 	if err != nil {
 		return fmt.Errorf("payout: open payouts: %w", err)
 	}
-	if len(open) == 0 {
-		return nil
-	}
-	tip, err := p.chain.GetBlockCount(ctx)
-	if err != nil {
-		return fmt.Errorf("payout: block count: %w", err)
-	}
 	blocks := map[int64]blockTxs{}
 	for _, o := range open {
 		found := false
-		for h := o.scanned + 1; h <= tip && !found; h++ {
+		for h := max(o.created, o.scanned-p.cfg.ReorgDepth) + 1; h <= tip && !found; h++ {
 			b, ok := blocks[h]
 			if !ok {
 				if b, err = p.blockTxs(ctx, h); err != nil {
@@ -458,6 +461,71 @@ func (p *Payer) Reconcile(ctx context.Context) error {
 		}
 		_ = p.broadcast(ctx, o.id, o.raw, true) // logged; retried next time
 	}
+	return nil
+}
+
+// recheckConfirmed moves every payout confirmed in the last ReorgDepth
+// blocks whose block is no longer the best chain's at that height back to
+// broadcast: its change is unspendable again until the transaction
+// confirms anew, and the search for it restarts below that height.
+func (p *Payer) recheckConfirmed(ctx context.Context, tip int64) error {
+	rows, err := p.db.Query(ctx, `SELECT id, txid, confirmed_height, confirmed_block FROM payouts
+		WHERE status = 'confirmed' AND confirmed_height > $1 ORDER BY id`, tip-p.cfg.ReorgDepth)
+	if err != nil {
+		return fmt.Errorf("payout: recent payouts: %w", err)
+	}
+	recent, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (confirmedPayout, error) {
+		var c confirmedPayout
+		var id, block []byte
+		err := r.Scan(&c.id, &id, &c.height, &block)
+		copy(c.txid[:], id)
+		copy(c.block[:], block)
+		return c, err
+	})
+	if err != nil {
+		return fmt.Errorf("payout: recent payouts: %w", err)
+	}
+	for _, c := range recent {
+		if c.height <= tip {
+			h, err := p.chain.GetBlockHash(ctx, c.height)
+			if err != nil {
+				return fmt.Errorf("payout: block hash %d: %w", c.height, err)
+			}
+			if h == c.block {
+				continue
+			}
+		}
+		if err := p.unconfirm(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type confirmedPayout struct {
+	id     int64
+	txid   chainhash.Hash
+	height int64
+	block  chainhash.Hash
+}
+
+// unconfirm takes back c's confirmation (see recheckConfirmed).
+func (p *Payer) unconfirm(ctx context.Context, c confirmedPayout) error {
+	err := pgx.BeginFunc(ctx, p.db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE payouts SET status = 'broadcast', confirmed_height = NULL, confirmed_block = NULL,
+			confirmed_at = NULL, scanned_height = $2, unconfirmed_count = unconfirmed_count + 1
+			WHERE id = $1 AND status = 'confirmed'`, c.id, c.height-1); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `UPDATE pool_utxos SET spendable = false WHERE change_of = $1 AND spent_by IS NULL`, c.id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("payout: unconfirm payout %d: %w", c.id, err)
+	}
+	p.m.payouts.WithLabelValues(PayoutUnconfirmed).Inc()
+	p.log.Warn("payout's block left the best chain; the payout is open again", zap.Int64("payout_id", c.id),
+		zap.Stringer("txid", c.txid), zap.Int64("height", c.height), zap.Stringer("block", c.block))
 	return nil
 }
 
@@ -487,15 +555,16 @@ func (p *Payer) blockTxs(ctx context.Context, height int64) (blockTxs, error) {
 }
 
 func (p *Payer) confirm(ctx context.Context, o openPayout, height int64, block chainhash.Hash) error {
+	var again int // earlier confirmations taken back by reorganisations
 	err := pgx.BeginFunc(ctx, p.db, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE payouts SET status = 'confirmed', confirmed_height = $2, confirmed_block = $3,
-			confirmed_at = $4, scanned_height = $2 WHERE id = $1 AND status <> 'confirmed'`,
-			o.id, height, block[:], p.cfg.Clock())
+		err := tx.QueryRow(ctx, `UPDATE payouts SET status = 'confirmed', confirmed_height = $2, confirmed_block = $3,
+			confirmed_at = $4, scanned_height = $2 WHERE id = $1 AND status <> 'confirmed' RETURNING unconfirmed_count`,
+			o.id, height, block[:], p.cfg.Clock()).Scan(&again)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errAlreadyConfirmed
+		}
 		if err != nil {
 			return err
-		}
-		if tag.RowsAffected() == 0 {
-			return errAlreadyConfirmed
 		}
 		_, err = tx.Exec(ctx, `UPDATE pool_utxos SET spendable = true WHERE change_of = $1`, o.id)
 		return err
@@ -507,7 +576,9 @@ func (p *Payer) confirm(ctx context.Context, o openPayout, height int64, block c
 		return fmt.Errorf("payout: confirm payout %d: %w", o.id, err)
 	}
 	p.m.payouts.WithLabelValues(PayoutConfirmed).Inc()
-	p.m.payoutSats.Add(float64(o.paid))
+	if again == 0 {
+		p.m.payoutSats.Add(float64(o.paid))
+	}
 	p.log.Info("payout confirmed", zap.Int64("payout_id", o.id), zap.Stringer("txid", o.txid), zap.Int64("height", height))
 	return nil
 }
