@@ -141,7 +141,11 @@ func Open(dir string, cfg Config, log *zap.Logger, m *Metrics) (*Log, error) {
 	if err := l.lockDir(); err != nil {
 		return nil, err
 	}
-	if err := l.recover(); err != nil {
+	err = l.recover()
+	if err == nil {
+		err = l.checkInstance()
+	}
+	if err != nil {
 		l.unlockDir()
 		if l.f != nil {
 			l.f.Close()
@@ -153,6 +157,24 @@ func Open(dir string, cfg Config, log *zap.Logger, m *Metrics) (*Log, error) {
 	go l.writer()
 	go l.janitor()
 	return l, nil
+}
+
+// checkInstance refuses a log whose oldest record belongs to another
+// instance: a daemon renamed on its old directory would otherwise ship the
+// old instance's records again under the new name's position, and fail on
+// them for ever. A damaged first record is left to the shipper to report.
+func (l *Log) checkInstance() error {
+	r, err := OpenReader(l.dir, Position{}, l.log)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	var rec share.Record
+	if ok, err := r.Next(&rec); !ok || err != nil || rec.Instance == l.cfg.Instance {
+		return nil
+	}
+	return fmt.Errorf("%w: %s holds records of instance %q, this daemon is %q (set instance back, or ship the log with `aditctl sharelog ship` and start on an empty directory)",
+		ErrInstanceMismatch, l.dir, rec.Instance, l.cfg.Instance)
 }
 
 func (l *Log) lockDir() error {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -582,4 +583,29 @@ func metricValue(t *testing.T, m prometheus.Metric) float64 {
 		return d.Gauge.GetValue()
 	}
 	return d.Counter.GetValue()
+}
+
+// TestOpenRefusesAnotherInstancesLog: a log written by one instance is not
+// opened under another name (its shipper would ship the records again under
+// the new name, for ever failing on them), and the lock is released.
+func TestOpenRefusesAnotherInstancesLog(t *testing.T) {
+	dir := t.TempDir()
+	l, _ := openLog(t, dir, Config{Instance: "old-name"})
+	appendN(t, l, 0, 3)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Open(dir, Config{Instance: "new-name", MinFreeBytes: -1}, nil, nil)
+	if !errors.Is(err, ErrInstanceMismatch) || !strings.Contains(err.Error(), `"old-name"`) || !strings.Contains(err.Error(), `"new-name"`) {
+		t.Fatalf("open under another instance: %v", err)
+	}
+	l, _ = openLog(t, dir, Config{Instance: "old-name"}) // not left locked
+	defer l.Close()
+
+	// An empty log takes any name.
+	empty := t.TempDir()
+	e, _ := openLog(t, empty, Config{Instance: "a"})
+	e.Close()
+	e, _ = openLog(t, empty, Config{Instance: "b"})
+	e.Close()
 }
