@@ -65,11 +65,10 @@ func filled(t testing.TB, k Kind, seed uint64) Message {
 }
 
 func TestTableMatchesWireReference(t *testing.T) {
-	// msg_type → channel bit, as SRI's senders set it (mining_sv2
-	// CHANNEL_BIT_* constants, used by parsers_sv2's channel_bit()): the
-	// SetCustomMiningJob messages carry channel_id but are sent without
-	// the bit. Extension 0x0001 (Extensions Negotiation): msg_types
-	// 0x00-0x02, all without the bit (extensions_sv2 CHANNEL_BIT_*).
+	// msg_type → channel bit, per SV2-WIRE.md §3 ("c" marks; the
+	// 2026-05 spec change sets it on the SetCustomMiningJob messages too).
+	// Extension 0x0001 (Extensions Negotiation): msg_types 0x00-0x02, all
+	// without the bit (extensions_sv2 CHANNEL_BIT_*).
 	core := func(t MsgType) Kind { return Core(t) }
 	neg := func(t MsgType) Kind { return Kind{Extension: 0x0001, Type: t} }
 	want := map[Kind]bool{
@@ -77,7 +76,7 @@ func TestTableMatchesWireReference(t *testing.T) {
 		core(0x10): false, core(0x11): false, core(0x12): false, core(0x13): false, core(0x14): false,
 		core(0x15): true, core(0x16): true, core(0x17): true, core(0x18): true, core(0x19): true, core(0x1a): true,
 		core(0x1b): true, core(0x1c): true, core(0x1d): true, core(0x1f): true, core(0x20): true, core(0x21): true,
-		core(0x22): false, core(0x23): false, core(0x24): false, core(0x25): false,
+		core(0x22): true, core(0x23): true, core(0x24): true, core(0x25): false,
 		core(0x50): false, core(0x51): false, core(0x55): false, core(0x56): false, core(0x57): false, core(0x58): false, core(0x59): false, core(0x60): false,
 		core(0x70): false, core(0x71): false, core(0x72): false, core(0x73): false, core(0x74): false, core(0x75): false, core(0x76): false,
 		neg(0x00): false, neg(0x01): false, neg(0x02): false,

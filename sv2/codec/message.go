@@ -72,10 +72,9 @@ type MsgInfo struct {
 	Name      string   // name as in the specification, e.g. "SubmitShares.Success"
 	Protocol  Protocol // subprotocol, or ProtocolExtension
 	// ChannelMsg reports whether senders set the channel bit (0x8000) in
-	// extension_type, as the reference implementation's senders do
-	// (mining_sv2 CHANNEL_BIT_*); the payload of such a message starts
-	// with channel_id. The SetCustomMiningJob messages carry a channel_id
-	// too but are sent without the bit. Receivers ignore the bit.
+	// extension_type (SV2-WIRE.md §3, after the 2026-05 spec change that
+	// matched it to SRI); the payload of such a message starts with
+	// channel_id. Receivers ignore the bit, as SRI's do.
 	ChannelMsg bool
 }
 

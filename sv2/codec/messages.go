@@ -96,11 +96,11 @@ func lookupCore(t MsgType) (MsgInfo, func() Message, bool) {
 	case TypeSetTarget:
 		return MsgInfo{Type: t, Name: "SetTarget", Protocol: ProtocolMining, ChannelMsg: true}, func() Message { return new(SetTarget) }, true
 	case TypeSetCustomMiningJob:
-		return MsgInfo{Type: t, Name: "SetCustomMiningJob", Protocol: ProtocolMining, ChannelMsg: false}, func() Message { return new(SetCustomMiningJob) }, true
+		return MsgInfo{Type: t, Name: "SetCustomMiningJob", Protocol: ProtocolMining, ChannelMsg: true}, func() Message { return new(SetCustomMiningJob) }, true
 	case TypeSetCustomMiningJobSuccess:
-		return MsgInfo{Type: t, Name: "SetCustomMiningJob.Success", Protocol: ProtocolMining, ChannelMsg: false}, func() Message { return new(SetCustomMiningJobSuccess) }, true
+		return MsgInfo{Type: t, Name: "SetCustomMiningJob.Success", Protocol: ProtocolMining, ChannelMsg: true}, func() Message { return new(SetCustomMiningJobSuccess) }, true
 	case TypeSetCustomMiningJobError:
-		return MsgInfo{Type: t, Name: "SetCustomMiningJob.Error", Protocol: ProtocolMining, ChannelMsg: false}, func() Message { return new(SetCustomMiningJobError) }, true
+		return MsgInfo{Type: t, Name: "SetCustomMiningJob.Error", Protocol: ProtocolMining, ChannelMsg: true}, func() Message { return new(SetCustomMiningJobError) }, true
 	case TypeSetGroupChannel:
 		return MsgInfo{Type: t, Name: "SetGroupChannel", Protocol: ProtocolMining, ChannelMsg: false}, func() Message { return new(SetGroupChannel) }, true
 	case TypeAllocateMiningJobToken:
