@@ -466,7 +466,8 @@ func (p *Payer) Reconcile(ctx context.Context) error {
 
 // recheckConfirmed moves every payout confirmed in the last ReorgDepth
 // blocks whose block is no longer the best chain's at that height back to
-// broadcast: its change is unspendable again until the transaction
+// broadcast (a height above the node's tip is left alone until the node
+// has a block there): its change is unspendable again until the transaction
 // confirms anew, and the search for it restarts below that height.
 func (p *Payer) recheckConfirmed(ctx context.Context, tip int64) error {
 	rows, err := p.db.Query(ctx, `SELECT id, txid, confirmed_height, confirmed_block FROM payouts
@@ -486,14 +487,17 @@ func (p *Payer) recheckConfirmed(ctx context.Context, tip int64) error {
 		return fmt.Errorf("payout: recent payouts: %w", err)
 	}
 	for _, c := range recent {
-		if c.height <= tip {
-			h, err := p.chain.GetBlockHash(ctx, c.height)
-			if err != nil {
-				return fmt.Errorf("payout: block hash %d: %w", c.height, err)
-			}
-			if h == c.block {
-				continue
-			}
+		if c.height > tip {
+			// A node behind (restarting, or a lagging failover) proves
+			// nothing; only a different block at that height does.
+			continue
+		}
+		h, err := p.chain.GetBlockHash(ctx, c.height)
+		if err != nil {
+			return fmt.Errorf("payout: block hash %d: %w", c.height, err)
+		}
+		if h == c.block {
+			continue
 		}
 		if err := p.unconfirm(ctx, c); err != nil {
 			return err
