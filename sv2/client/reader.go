@@ -144,6 +144,19 @@ func (c *Client) groupOf(ch *chanState) *chanState {
 	return g
 }
 
+// maxJobs bounds the jobs a channel keeps: a pool that never sends a new
+// prev hash (which prunes them) cannot grow them without limit.
+const maxJobs = 64
+
+// storeJob keeps job m under id, dropping every older job once maxJobs
+// are kept. Caller holds c.mu.
+func (ch *chanState) storeJob(id uint32, m codec.Message) {
+	if len(ch.jobs) >= maxJobs {
+		clear(ch.jobs)
+	}
+	ch.jobs[id] = m
+}
+
 // onJob stores a job; a job with min_ntime is active at once.
 func (c *Client) onJob(chID, jobID uint32, m codec.Message, minNTime *uint32) {
 	c.mu.Lock()
@@ -152,10 +165,7 @@ func (c *Client) onJob(chID, jobID uint32, m codec.Message, minNTime *uint32) {
 		c.mu.Unlock()
 		return
 	}
-	if len(ch.jobs) > 64 {
-		clear(ch.jobs)
-	}
-	ch.jobs[jobID] = m
+	ch.storeJob(jobID, m)
 	var works []Work
 	if minNTime != nil && ch.prev != nil {
 		ch.active = jobID
@@ -209,7 +219,7 @@ func (c *Client) activate(ch *chanState) []Work {
 		}
 		// A member follows the group from now on.
 		mem.prev, mem.active = ch.prev, ch.active
-		mem.jobs[ch.active] = ch.jobs[ch.active]
+		mem.storeJob(ch.active, ch.jobs[ch.active])
 		if w := c.workFor(mem, ch, ch.active); w != nil {
 			out = append(out, *w)
 		}
