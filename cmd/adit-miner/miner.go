@@ -78,6 +78,9 @@ type miner struct {
 	// v2Addr is the SV2 pool address the next session dials: V2.Addr until
 	// a pool's Reconnect names another (run's goroutine only).
 	v2Addr string
+	// v2Connected: the last SV2 session got its channel open (run's
+	// goroutine only; set by sessionV2).
+	v2Connected bool
 }
 
 func newMiner(cfg minerConfig, rec *recorder) *miner {
@@ -96,14 +99,21 @@ func newMiner(cfg minerConfig, rec *recorder) *miner {
 
 // run mines until ctx ends, redialing after disconnects when configured.
 // An SV2 pool's Reconnect is a redirect, not a disconnect: the miner dials
-// the address it names at once, even with Reconnect 0; only when the
-// session after such a redirect ends with Reconnect again does the usual
-// policy (pause, or stop) apply, so a pool cannot make it spin.
+// the address it names at once, even with Reconnect 0. Only when the
+// session after such a redirect ends with Reconnect again, without having
+// mined for redirectSettle, does the usual policy (pause, or stop) apply,
+// so a pool cannot make it spin.
+// redirectSettle is how long a session must have mined for a Reconnect
+// at its end to count as a new redirect rather than the next in a row.
+const redirectSettle = 30 * time.Second
+
 func (m *miner) run(ctx context.Context) error {
 	redirected := false
 	for {
 		var err error
+		started := time.Now()
 		if m.cfg.V2 != nil {
+			m.v2Connected = false
 			err = m.sessionV2(ctx)
 		} else {
 			err = m.session(ctx)
@@ -117,6 +127,9 @@ func (m *miner) run(ctx context.Context) error {
 			next := re.Target(m.v2Addr)
 			m.cfg.Log.Info("pool asked to reconnect", zap.String("from", m.v2Addr), zap.String("to", next))
 			m.v2Addr = next
+			if m.v2Connected && time.Since(started) >= redirectSettle {
+				redirected = false // a session that mined a while ends a run of redirects
+			}
 			if !redirected {
 				redirected = true
 				continue

@@ -139,6 +139,7 @@ func (m *miner) sessionV2(ctx context.Context) error {
 		}
 		return err
 	}
+	m.v2Connected = true
 	m.rec.connected(1)
 	defer m.rec.connected(-1)
 	m.cfg.Log.Debug("connected", zap.String("pool", m.v2Addr), zap.String("protocol", "v2"),
