@@ -31,7 +31,7 @@ const sharelogUsage = `  sharelog inspect -dir DIR [-dsn DSN]
                                in the middle of the log is damaged
   sharelog ship -dir DIR [-dsn DSN] [-instance NAME] [-timeout D]
                                ship the log of a stopped daemon (a retired host) into Postgres,
-                               exactly once, then stop; -instance only for a log of several
+                               exactly once, then stop; -instance, if given, must be the log's
   sharelog skip -dir DIR -at SEGMENT:OFFSET [-dsn DSN] [-instance NAME] -yes
                                with the daemon stopped, move a shipped position stuck at
                                SEGMENT:OFFSET before a damaged record to the next intact record;
@@ -436,7 +436,7 @@ func sharelogShip(args []string, out io.Writer, getenv func(string) string) erro
 	fs := flag.NewFlagSet("ship", flag.ContinueOnError)
 	dir := fs.String("dir", "", "share log directory")
 	dsn := dbFlags(fs)
-	instFlag := fs.String("instance", "", "instance to ship as (default: the one instance the records name)")
+	instFlag := fs.String("instance", "", "the instance the records must name (default: whichever they name)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	if err := parseFlags(fs, args, dir); err != nil {
 		return err
@@ -501,12 +501,10 @@ func sharelogShip(args []string, out io.Writer, getenv func(string) string) erro
 	return nil
 }
 
-// recordInstance returns the instance to ship the log in dir as: want,
-// which must be one the records name, or else the one instance they name.
-// A log holding several needs want (its records can only have been
-// written under several instance names if the daemon was renamed; the
-// stored position to continue from is the current name's). It returns ""
-// for a log without records.
+// recordInstance returns the one instance the records in dir name (want,
+// if given, must be it). A log of several instances is refused: the
+// daemon no longer opens such a log, and neither can a shipper. It returns
+// "" for a log without records.
 func recordInstance(dir, want string) (string, error) {
 	seen := make(map[string]bool)
 	if _, err := walkLog(dir, sharelog.Position{}, true, func(rec *share.Record, _ sharelog.Position) bool {
@@ -523,12 +521,13 @@ func recordInstance(dir, want string) (string, error) {
 	switch {
 	case len(names) == 0:
 		return "", nil
+	case len(names) > 1:
+		// Written by a daemon renamed on its directory before aditd
+		// refused that: one shipper cannot ship one instance's records
+		// past another's.
+		return "", fmt.Errorf("share log %s holds records of several instances %q; it cannot be shipped as one", dir, names)
 	case want != "" && !seen[want]:
 		return "", fmt.Errorf("share log %s holds no records of instance %q, only of %q", dir, want, names)
-	case want != "":
-		return want, nil
-	case len(names) > 1:
-		return "", fmt.Errorf("share log %s holds records of several instances %q: pass -instance", dir, names)
 	}
 	return names[0], nil
 }
