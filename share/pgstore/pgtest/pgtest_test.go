@@ -3,9 +3,6 @@ package pgtest
 import (
 	"context"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -42,8 +39,9 @@ func TestStartStopRestart(t *testing.T) {
 	}
 }
 
-// TestReapOrphans: a cluster whose owning test process died is stopped and
-// removed by the next Start's reaper; one whose owner lives is left alone.
+// TestReapOrphans: a cluster whose owner no longer holds its lock (the
+// owning test process died) is stopped and removed by the next Start's
+// reaper; one whose owner holds it is left alone.
 func TestReapOrphans(t *testing.T) {
 	root, err := os.MkdirTemp("", "pgtest-reap-")
 	if err != nil {
@@ -53,11 +51,7 @@ func TestReapOrphans(t *testing.T) {
 	if err := os.Chmod(root, 0o755); err != nil { // the postgres user must traverse it
 		t.Fatal(err)
 	}
-	dead := exec.Command("true")
-	if err := dead.Run(); err != nil {
-		t.Fatal(err)
-	}
-	start := func(owner int) *Cluster {
+	start := func() (*Cluster, *os.File) {
 		t.Helper()
 		dir, err := os.MkdirTemp(root, dirPattern)
 		if err != nil {
@@ -66,17 +60,21 @@ func TestReapOrphans(t *testing.T) {
 		if err := os.Chmod(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(owner)), 0o644); err != nil {
+		owner, err := lockOwner(dir)
+		if err != nil {
 			t.Fatal(err)
 		}
 		c, err := StartCluster(dir, 0)
 		if err != nil {
+			owner.Close()
 			t.Fatal(err)
 		}
-		return c
+		return c, owner
 	}
-	orphan := start(dead.Process.Pid)
-	mine := start(os.Getpid())
+	orphan, gone := start()
+	gone.Close() // as if its process had died: the kernel drops the lock
+	mine, held := start()
+	defer held.Close()
 	defer mine.Destroy()
 
 	reapOrphans(root)

@@ -1,10 +1,8 @@
 package pgtest
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 )
@@ -12,15 +10,17 @@ import (
 // dirPattern names the temporary directories of test clusters.
 const dirPattern = "adit-pgtest-"
 
-// ownerFile, in a test cluster's directory, holds the PID of the test
-// process that owns the cluster.
-const ownerFile = "owner.pid"
+// ownerLock, in a test cluster's directory, is flock'ed by the test
+// process that owns the cluster for as long as it lives (the kernel drops
+// the lock when the process dies, however it dies).
+const ownerLock = "owner.lock"
 
 // Server is a Cluster owned by one test. Its Start and Stop fail the test on
 // error instead of returning it.
 type Server struct {
 	*Cluster
-	t testing.TB
+	t     testing.TB
+	owner *os.File // holds the ownerLock flock
 }
 
 // Start initialises and starts a fresh cluster on a free port for t. The
@@ -34,16 +34,18 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("pgtest: temp dir: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
+	owner, err := lockOwner(dir)
+	if err != nil {
 		os.RemoveAll(dir)
-		t.Fatalf("pgtest: owner file: %v", err)
+		t.Fatalf("pgtest: owner lock: %v", err)
 	}
 	c, err := StartCluster(dir, 0)
 	if err != nil {
 		os.RemoveAll(dir)
+		owner.Close()
 		t.Fatalf("%v", err)
 	}
-	s := &Server{Cluster: c, t: t}
+	s := &Server{Cluster: c, t: t, owner: owner}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("pgtest: server log %s:\n%s", c.LogPath(), c.ServerLog())
@@ -51,6 +53,7 @@ func Start(t testing.TB) *Server {
 		if err := c.Destroy(); err != nil {
 			t.Errorf("pgtest: destroy: %v", err)
 		}
+		owner.Close()
 	})
 	return s
 }
@@ -72,34 +75,47 @@ func (s *Server) Start() {
 	}
 }
 
+// lockOwner takes the ownerLock of dir and returns the file holding it.
+// The lock is taken on a temporary name and then renamed into place, so a
+// reaper never sees an unlocked ownerLock of a live cluster.
+func lockOwner(dir string) (*os.File, error) {
+	tmp := filepath.Join(dir, ownerLock+".new")
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, ownerLock)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
 // reapOrphans stops and removes the test clusters under tmp whose owning
-// test process is gone: a test binary killed by a timeout or a signal never
-// runs its cleanup, and its server would run on. Clusters of live
-// processes, and directories without an owner file (being created, or not
-// ours), are left alone. Errors are ignored: reaping is best effort.
+// test process is gone (their ownerLock can be taken): a test binary
+// killed by a timeout or a signal never runs its cleanup, and its server
+// would run on. Clusters whose owner lives, and directories without an
+// ownerLock (being created, or not ours), are left alone. Errors are
+// ignored: reaping is best effort.
 func reapOrphans(tmp string) {
 	dirs, _ := filepath.Glob(filepath.Join(tmp, dirPattern+"*"))
 	for _, dir := range dirs {
-		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		f, err := os.OpenFile(filepath.Join(dir, ownerLock), os.O_RDWR, 0)
 		if err != nil {
 			continue
 		}
-		pid, err := strconv.Atoi(string(b))
-		if err != nil || pid <= 0 || processAlive(pid) {
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close() // held: the owner lives
 			continue
 		}
-		c, err := NewCluster(dir, 0)
-		if err != nil {
-			continue
+		if c, err := NewCluster(dir, 0); err == nil {
+			c.running = true // unknown: Stop asks pg_ctl, which knows
+			_ = c.Destroy()
 		}
-		c.running = true // unknown: Stop asks pg_ctl, which knows
-		_ = c.Destroy()
+		f.Close()
 	}
-}
-
-// processAlive reports whether a process with this PID exists (one we may
-// not signal counts as alive).
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
