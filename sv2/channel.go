@@ -302,23 +302,29 @@ func (s *session) onUpdateChannel(m *codec.UpdateChannel) {
 	if m.NominalHashRate > 0 {
 		d = ch.vardiff.Suggest(s.difficultyFor(m.NominalHashRate))
 	}
-	s.setTarget(ch, d)
+	if !s.setTarget(ch, d) {
+		// As the SRI pool does: every accepted UpdateChannel is answered
+		// with the channel's target, changed or not.
+		s.send(&codec.SetTarget{ChannelID: ch.id, MaximumTarget: ch.target.LE()})
+	}
 }
 
 // setTarget applies difficulty d (clamped to the channel's max_target):
 // jobs already sent stay judged at the easier of their target and the new
-// one; SetTarget tells the miner.
-func (s *session) setTarget(ch *channel, d float64) {
+// one; SetTarget tells the miner. It reports whether the target changed
+// (and SetTarget was sent).
+func (s *session) setTarget(ch *channel, d float64) bool {
 	if !(d > 0) {
-		return
+		return false
 	}
 	t := clampTarget(share.TargetFromDifficulty(d), ch.maxTarget)
 	if t == ch.target {
-		return
+		return false
 	}
 	ch.target = t
 	ch.vs.SetTarget(t)
 	s.send(&codec.SetTarget{ChannelID: ch.id, MaximumTarget: t.LE()})
+	return true
 }
 
 // currentJob subscribes to jobs on first use and returns the newest job.
