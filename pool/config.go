@@ -26,6 +26,12 @@ type Config struct {
 	// PayoutAddress receives the coinbase; PoolTag is written into it.
 	PayoutAddress string `toml:"payout_address"`
 	PoolTag       string `toml:"pool_tag"`
+	// ExtranonceSize is the coinbase extranonce room after the pool's
+	// PrefixSize-byte prefix: what an SV2 extended channel may roll. V1
+	// miners always roll 8 bytes (extranonce1 is padded with zeros when
+	// the room is wider). 8 to 28; wider suits SV2 proxies that split
+	// their channel among many miners.
+	ExtranonceSize int `toml:"extranonce_size"`
 
 	Nodes     []NodeConfig    `toml:"node"`
 	Templates TemplatesConfig `toml:"templates"`
@@ -188,6 +194,8 @@ func DefaultConfig() Config {
 		Network:  "regtest",
 		Instance: "adit-1",
 		PoolTag:  "/adit/",
+
+		ExtranonceSize: 8,
 		Templates: TemplatesConfig{
 			Refresh: Duration(30 * time.Second),
 			Poll:    Duration(500 * time.Millisecond),
@@ -314,6 +322,9 @@ func (c *Config) Validate() error {
 	}
 	if len(c.PoolTag) > 40 {
 		errs = append(errs, fmt.Errorf("pool_tag is %d bytes, at most 40 fit in the coinbase", len(c.PoolTag)))
+	}
+	if c.ExtranonceSize < 8 || c.ExtranonceSize > 28 {
+		errs = append(errs, fmt.Errorf("extranonce_size %d is not in [8, 28]", c.ExtranonceSize))
 	}
 	if len(c.Nodes) == 0 {
 		errs = append(errs, errors.New("at least one [[node]] is required"))

@@ -98,7 +98,7 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 	builder, err := template.NewBuilder(template.BuilderConfig{
 		PayoutScript:   script,
 		PoolTag:        cfg.PoolTag,
-		ExtranonceSize: PrefixSize + 8,
+		ExtranonceSize: PrefixSize + cfg.ExtranonceSize,
 	})
 	if err != nil {
 		return nil, err

@@ -29,6 +29,12 @@ func TestExampleConfigDecodes(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("example config with a real address: %v", err)
 	}
+	for _, n := range []int{7, 29} {
+		cfg.ExtranonceSize = n
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "extranonce_size") {
+			t.Errorf("extranonce_size %d: Validate() = %v", n, err)
+		}
+	}
 }
 
 func TestConfigEnvOverridesAndRegtestOnlyFloor(t *testing.T) {

@@ -27,6 +27,11 @@ type Config struct {
 	// StartDifficulty is informational only: the Backend's vardiff owns the
 	// starting difficulty.
 	StartDifficulty float64
+	// Extranonce2Size is the extranonce2 size miners are given (default 8,
+	// the most common firmware handles). When a job's extranonce area leaves
+	// more room after the allocated prefix, extranonce1 is the prefix
+	// padded with zero bytes.
+	Extranonce2Size int
 }
 
 // Defaults applied by WithDefaults.
@@ -40,6 +45,7 @@ const (
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultSendQueue        = 64
 	DefaultVersionMask      = 0x1fffe000
+	DefaultExtranonce2Size  = 8
 )
 
 // minLineBytes is the smallest MaxLineBytes that fits real subscribe and
@@ -78,6 +84,9 @@ func (c Config) WithDefaults() Config {
 	if c.VersionMask == 0 {
 		c.VersionMask = DefaultVersionMask
 	}
+	if c.Extranonce2Size == 0 {
+		c.Extranonce2Size = DefaultExtranonce2Size
+	}
 	return c
 }
 
@@ -92,6 +101,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxConns < 1 {
 		bad("max_conns %d must be at least 1", c.MaxConns)
+	}
+	if c.Extranonce2Size < 2 || c.Extranonce2Size > MaxExtranonce2Size {
+		bad("extranonce2_size %d is not in [2, %d]", c.Extranonce2Size, MaxExtranonce2Size)
 	}
 	if c.MaxConnsPerIP < 1 {
 		bad("max_conns_per_ip %d must be at least 1", c.MaxConnsPerIP)

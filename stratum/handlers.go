@@ -99,6 +99,12 @@ func (s *session) onSubscribe() {
 			return
 		}
 		en2 := job.ExtranonceSize - len(prefix)
+		if pad := en2 - s.srv.cfg.Extranonce2Size; pad > 0 {
+			// A wide area (for SV2 extended channels): the miner rolls
+			// Extranonce2Size bytes, the rest are zeros in extranonce1.
+			prefix = append(prefix[:len(prefix):len(prefix)], make([]byte, pad)...)
+			en2 -= pad
+		}
 		if en2 < 1 || en2 > MaxExtranonce2Size {
 			release()
 			s.log.Error("stratum extranonce layout invalid", zap.Int("extranonce_size", job.ExtranonceSize), zap.Int("prefix", len(prefix)))

@@ -251,3 +251,27 @@ func TestNotificationsGetNoReply(t *testing.T) {
 		t.Fatalf("unknown_method errors %v, want 1 (counted, not answered)", got)
 	}
 }
+
+// TestWideExtranonceArea: when jobs leave more extranonce room than
+// Extranonce2Size after the allocated prefix (a pool widened for SV2
+// extended channels), V1 miners still roll Extranonce2Size bytes: their
+// extranonce1 is the prefix padded with zeros, and their shares validate.
+func TestWideExtranonceArea(t *testing.T) {
+	b := sharetest.NewBackend(share.NewValidator(share.ValidatorConfig{}), easyDiff)
+	b.Publish(sharetest.JobSized(1, 1, time.Now(), sharetest.HardBits, 4+16))
+	e := startServer(t, Config{}, b)
+	m := dial(t, e.addr)
+	n := m.handshake("addr.w1")
+	if m.en2Size != DefaultExtranonce2Size || len(m.en1) != 4+16-DefaultExtranonce2Size {
+		t.Fatalf("extranonce1 %x, extranonce2_size %d", m.en1, m.en2Size)
+	}
+	for _, z := range m.en1[4:] {
+		if z != 0 {
+			t.Fatalf("extranonce1 %x is not the prefix padded with zeros", m.en1)
+		}
+	}
+	m.wantResult(m.submit("addr.w1", m.mine(work{n: n}, easyDiff, true)), "true")
+	if recs := e.backend.Records(); len(recs) != 1 {
+		t.Fatalf("%d records", len(recs))
+	}
+}

@@ -20,11 +20,17 @@ const (
 // the end of its scriptSig, the given transactions and their merkle
 // branch. prev distinguishes the previous block hash of different blocks.
 func Job(id uint32, prev byte, now time.Time, bits uint32, txs ...[]byte) *share.Job {
+	return JobSized(id, prev, now, bits, 8, txs...)
+}
+
+// JobSized is Job with an extranonce area of extranonce bytes (1..75).
+func JobSized(id uint32, prev byte, now time.Time, bits uint32, extranonce int, txs ...[]byte) *share.Job {
 	prefix := []byte{1, 0, 0, 0, 1}                 // version, one input
 	prefix = append(prefix, make([]byte, 32)...)    // null prevout hash
 	prefix = append(prefix, 0xff, 0xff, 0xff, 0xff) // prevout index
-	prefix = append(prefix, 13, 3, 1, 0, 0, 8)      // scriptSig: BIP34 height 1, push 8
-	suffix := []byte{0xff, 0xff, 0xff, 0xff, 1}     // sequence, one output
+	// scriptSig: BIP34 height 1, then a push of the extranonce.
+	prefix = append(prefix, byte(5+extranonce), 3, 1, 0, 0, byte(extranonce))
+	suffix := []byte{0xff, 0xff, 0xff, 0xff, 1} // sequence, one output
 	suffix = binary.LittleEndian.AppendUint64(suffix, 50e8)
 	suffix = append(suffix, 1, 0x51, 0, 0, 0, 0) // OP_TRUE, locktime
 	j := &share.Job{
@@ -37,7 +43,7 @@ func Job(id uint32, prev byte, now time.Time, bits uint32, txs ...[]byte) *share
 		CurTime:        uint32(now.Unix()),
 		CoinbasePrefix: prefix,
 		CoinbaseSuffix: suffix,
-		ExtranonceSize: 8,
+		ExtranonceSize: extranonce,
 		CoinbaseValue:  50e8,
 		Created:        now,
 	}

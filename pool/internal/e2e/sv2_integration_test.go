@@ -66,8 +66,11 @@ func TestSV2AndSV1FindBlocks(t *testing.T) {
 	// so each fleet finds a block every few seconds without btcd's block
 	// processing dominating the run.
 	sv2Addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	// A wide extranonce area: SV2 extended channels roll 16 bytes while the
+	// V1 miners beside them still roll 8 (extranonce1 padded with zeros).
 	d := StartDaemon(t, bins, rpc, DaemonOptions{
 		PayoutAddress: poolAddress,
+		TopLevel:      "extranonce_size = 16\n",
 		Extra: fmt.Sprintf(`[vardiff]
 start = 1e-5
 min = 1e-5
