@@ -146,11 +146,9 @@ func newTestJob(r *rand.Rand, s jobSpec) *Job {
 		Created:        time.Unix(int64(s.minTime), 0),
 	}
 	if s.txBodies {
-		ntx := 1 << s.levels
+		ntx := 0 // a branch of s.levels levels: 2^(levels-1)+1 .. 2^levels leaves with the coinbase
 		if s.levels > 0 {
 			ntx = (1 << (s.levels - 1)) + r.IntN(1<<(s.levels-1))
-		} else {
-			ntx = 0
 		}
 		for i := 0; i < ntx; i++ {
 			tx := fakeTx(r)

@@ -108,8 +108,11 @@ func TestSV2MinerFindsShares(t *testing.T) {
 			cancel()
 			s := <-done
 			recs := p.Records()
-			// Only shares in flight at the block change may be stale.
-			if s.Accepted < 12 || s.Rejected["stale-share"] > 4 || len(s.Rejected) > 1 || s.IOErrors != 0 {
+			// Only shares in flight at the block change may be stale: how
+			// many depends on the hash rate (tens of shares a second
+			// without -race), but a miner that kept mining the old job
+			// would have more stale than accepted shares.
+			if s.Accepted < 12 || s.Rejected["stale-share"] >= s.Accepted || len(s.Rejected) > 1 || s.IOErrors != 0 {
 				t.Fatalf("summary %+v", s)
 			}
 			if uint64(len(recs)) != s.Accepted || s.ByProtocol["v2"].Accepted != s.Accepted {

@@ -98,7 +98,7 @@ func (f *v2Flags) apply(fc *fleetConfig) error {
 		}
 		cfg.Authority = &pk
 	case !cfg.InsecureSkipVerify:
-		return errors.New("Stratum V2 needs -authority-key (the pool's public key; aditctl sv2-keygen prints it) or -insecure-skip-verify")
+		return errors.New("stratum V2 needs -authority-key (the pool's public key; aditctl sv2-keygen prints it) or -insecure-skip-verify")
 	}
 	fc.V2 = cfg
 	return nil

@@ -118,7 +118,6 @@ type Client struct {
 	stats   Stats
 	err     error
 	workCh  chan *Work
-	closed  bool
 
 	done       chan struct{}
 	readerDone chan struct{}

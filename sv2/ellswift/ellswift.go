@@ -113,11 +113,6 @@ func character(a *fe) (z fe, chi int) {
 	}
 }
 
-func isZero(f *fe) bool {
-	var c fe
-	return c.Set(f).Normalize().IsZero()
-}
-
 // isSquareCurveX reports whether x³+7 is a square (x is a valid
 // x-coordinate). x must have a magnitude of at most 8.
 func isSquareCurveX(x *fe) bool {
