@@ -40,7 +40,7 @@ func TestConnectionLimits(t *testing.T) {
 	}
 	// Closing one frees a slot.
 	a.c.Close()
-	eventually(t, "slot freed", func() bool { return e.metric("adit_connections", "protocol", "v1") == 1 })
+	sharetest.Eventually(t, "slot freed", func() bool { return e.metric("adit_connections", "protocol", "v1") == 1 })
 	d := dial(t, e.addr)
 	d.wantResult(d.call(MethodPing), `"pong"`)
 }
@@ -62,10 +62,10 @@ func TestSlowConsumerDropped(t *testing.T) {
 			break
 		}
 	}
-	eventually(t, "slow consumer dropped", func() bool {
+	sharetest.Eventually(t, "slow consumer dropped", func() bool {
 		return e.metric("adit_stratum_disconnects_total", "reason", discSlowConsumer) == 1
 	})
-	eventually(t, "extranonce released", func() bool { st := b.Stats(); return st.Allocated == 1 && st.Released == 1 && st.Subscribers == 0 })
+	sharetest.Eventually(t, "extranonce released", func() bool { st := b.Stats(); return st.Allocated == 1 && st.Released == 1 && st.Subscribers == 0 })
 }
 
 func TestHandshakeTimeout(t *testing.T) {
@@ -73,7 +73,7 @@ func TestHandshakeTimeout(t *testing.T) {
 	m := dial(t, e.addr)
 	m.call(MethodSubscribe) // subscribed but never authorized
 	m.waitClosed()
-	eventually(t, "handshake timeout counted", func() bool {
+	sharetest.Eventually(t, "handshake timeout counted", func() bool {
 		return e.metric("adit_stratum_disconnects_total", "reason", discHandshake) == 1
 	})
 }
@@ -83,7 +83,7 @@ func TestIdleTimeout(t *testing.T) {
 	m := dial(t, e.addr)
 	m.handshake("addr.w")
 	m.waitClosed()
-	eventually(t, "idle timeout counted", func() bool {
+	sharetest.Eventually(t, "idle timeout counted", func() bool {
 		return e.metric("adit_stratum_disconnects_total", "reason", discIdleTimeout) == 1
 	})
 }
@@ -97,7 +97,7 @@ func TestLineTooLongDisconnects(t *testing.T) {
 	if len(got) != 1 || got[0].Error == nil || got[0].Error.Message != "line too long" {
 		t.Fatalf("got %+v", got)
 	}
-	eventually(t, "line too long counted", func() bool {
+	sharetest.Eventually(t, "line too long counted", func() bool {
 		return e.metric("adit_stratum_disconnects_total", "reason", discLineTooLong) == 1
 	})
 }
@@ -149,7 +149,7 @@ func TestRunAddr(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	eventually(t, "listening", func() bool { return srv.Addr() != nil })
+	sharetest.Eventually(t, "listening", func() bool { return srv.Addr() != nil })
 	m := dial(t, srv.Addr().String())
 	m.wantResult(m.call(MethodPing), `"pong"`)
 	cancel()

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
 
@@ -67,7 +66,7 @@ func startServer(t *testing.T, cfg sv2.Config, b *sharetest.Backend) *testEnv {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &testEnv{t: t, srv: srv, backend: b, reg: reg, authority: auth.PublicKey(), cancel: cancel, done: make(chan error, 1)}
 	go func() { e.done <- srv.Run(ctx) }()
-	eventually(t, "listening", func() bool {
+	sharetest.Eventually(t, "listening", func() bool {
 		return srv.Addr() != nil && (cfg.PlaintextListen == "" || srv.PlaintextAddr() != nil)
 	})
 	t.Cleanup(e.stop)
@@ -98,54 +97,10 @@ func (e *testEnv) dial(flags uint32) *client.Client {
 	return c
 }
 
+// metric returns the value of a metric with the given labels.
 func (e *testEnv) metric(name string, labels ...string) float64 {
 	e.t.Helper()
-	mfs, err := e.reg.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			for i := 0; i+1 < len(labels); i += 2 {
-				if !hasLabel(m, labels[i], labels[i+1]) {
-					continue next
-				}
-			}
-			switch {
-			case m.Counter != nil:
-				return m.Counter.GetValue()
-			case m.Gauge != nil:
-				return m.Gauge.GetValue()
-			case m.Histogram != nil:
-				return float64(m.Histogram.GetSampleCount())
-			}
-		}
-	}
-	return 0
-}
-
-func hasLabel(m *dto.Metric, k, v string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == k && l.GetValue() == v {
-			return true
-		}
-	}
-	return false
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	return sharetest.Metric(e.t, e.reg, name, labels...)
 }
 
 func nextWork(t *testing.T, c *client.Client, chID uint32) client.Work {

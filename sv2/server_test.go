@@ -286,7 +286,7 @@ func TestBadInputDropped(t *testing.T) {
 	c := raw()
 	c.Write(make([]byte, 10))
 	c.Close()
-	eventually(t, "truncated handshake counted", func() bool {
+	sharetest.Eventually(t, "truncated handshake counted", func() bool {
 		return e.metric("adit_sv2_handshakes_total", "result", "truncated") == 1
 	})
 	// Garbage: 64 bytes pass as an ElligatorSwift key, the rest fails to
@@ -295,38 +295,38 @@ func TestBadInputDropped(t *testing.T) {
 	garbage := make([]byte, 64+200)
 	rand.Read(garbage)
 	c.Write(garbage)
-	eventually(t, "garbage counted", func() bool {
+	sharetest.Eventually(t, "garbage counted", func() bool {
 		return e.metric("adit_sv2_protocol_errors_total", "reason", "decrypt") == 1
 	})
 	c.Close()
 	// Silence: the handshake times out.
 	c = raw()
-	eventually(t, "handshake timeout counted", func() bool {
+	sharetest.Eventually(t, "handshake timeout counted", func() bool {
 		return e.metric("adit_sv2_handshakes_total", "result", "timeout") == 1
 	})
 	c.Close()
 	// Oversized frame.
 	nc := rawNoise(t, e)
 	nc.WriteFrame(codec.Header{MsgType: codec.TypeSetupConnection}, make([]byte, sv2.DefaultMaxFrameLength+1))
-	eventually(t, "oversized frame counted", func() bool {
+	sharetest.Eventually(t, "oversized frame counted", func() bool {
 		return e.metric("adit_sv2_protocol_errors_total", "reason", "frame_too_large") == 1
 	})
 	// A channel message before SetupConnection.
 	nc = rawNoise(t, e)
 	nc.WriteMessage(&codec.OpenStandardMiningChannel{UserIdentity: "x"})
-	eventually(t, "no setup counted", func() bool {
+	sharetest.Eventually(t, "no setup counted", func() bool {
 		return e.metric("adit_sv2_protocol_errors_total", "reason", "no_setup_connection") == 1
 	})
 	// A frame that does not decode.
 	nc = rawNoise(t, e)
 	nc.WriteFrame(codec.Header{MsgType: codec.TypeSetupConnection}, []byte{0, 2})
-	eventually(t, "decode error counted", func() bool {
+	sharetest.Eventually(t, "decode error counted", func() bool {
 		return e.metric("adit_sv2_protocol_errors_total", "reason", "decode") == 1
 	})
 	// A panic in the Backend drops only that miner.
 	p := e.dial(0)
 	p.OpenStandard(context.Background(), "panic", 0)
-	eventually(t, "panic counted", func() bool { return e.metric("adit_sv2_session_panics_total") == 1 })
+	sharetest.Eventually(t, "panic counted", func() bool { return e.metric("adit_sv2_session_panics_total") == 1 })
 
 	// The honest miner is undisturbed.
 	en := []byte{9, 9, 9, 9}
