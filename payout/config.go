@@ -16,6 +16,7 @@ const (
 	DefaultSnapshotChunk  = 100_000
 	DefaultPayoutInterval = 10 * time.Minute
 	DefaultReorgDepth     = 6
+	DefaultRecoverDepth   = 144
 	// MinThreshold keeps payout outputs well above the dust limit.
 	MinThreshold = 10_000
 )
@@ -46,6 +47,9 @@ type TrackerConfig struct {
 	// script of the payout key, Key.PkScript). Coinbase outputs paying it
 	// become the Payer's spendable outputs when their block matures.
 	PoolScript []byte
+	// RecoverDepth is how many of the best chain's newest blocks
+	// RecoverFromChain looks at. Zero: DefaultRecoverDepth.
+	RecoverDepth int64
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 }
@@ -66,6 +70,9 @@ func (c *TrackerConfig) withDefaults() TrackerConfig {
 	}
 	if d.SnapshotChunk == 0 {
 		d.SnapshotChunk = DefaultSnapshotChunk
+	}
+	if d.RecoverDepth == 0 {
+		d.RecoverDepth = DefaultRecoverDepth
 	}
 	if d.Clock == nil {
 		d.Clock = time.Now
@@ -89,6 +96,8 @@ func (c *TrackerConfig) Validate() error {
 		return &ConfigError{"poll_interval", "durations must not be negative"}
 	case d.SnapshotChunk < 1:
 		return &ConfigError{"snapshot_chunk", "must be positive"}
+	case d.RecoverDepth < 1 || d.RecoverDepth > 10_000:
+		return &ConfigError{"recover_depth", fmt.Sprintf("%d is not in [1, 10000]", c.RecoverDepth)}
 	case len(d.PoolScript) == 0:
 		return &ConfigError{"pool_script", "is empty (set it from the payout key)"}
 	}

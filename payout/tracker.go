@@ -79,12 +79,18 @@ func NewTracker(cfg TrackerConfig, db *pgxpool.Pool, chains []Chain, log *zap.Lo
 // and tries to snapshot its PPLNS window at once; if the block-finding share
 // is not in Postgres yet, Poll takes the snapshot later.
 func (t *Tracker) Found(ctx context.Context, b FoundBlock) error {
+	_, err := t.found(ctx, b)
+	return err
+}
+
+// found inserts b unless its hash is recorded and reports whether it did.
+func (t *Tracker) found(ctx context.Context, b FoundBlock) (inserted bool, err error) {
 	rec := &b.Record
 	target := t.cfg.PPLNSFactor * rec.NetworkDifficulty
 	if math.IsNaN(target) || math.IsInf(target, 0) || target < 0 {
 		target = 0
 	}
-	_, err := t.db.Exec(ctx, `
+	tag, err := t.db.Exec(ctx, `
 		INSERT INTO blocks (height, hash, found_at, status, reward_sats, finder_address, finder_worker,
 		                    instance, share_id, network_difficulty, window_target)
 		VALUES ($1, $2, $3, 'found', $4, $5, $6, $7, $8, $9, $10)
@@ -92,13 +98,16 @@ func (t *Tracker) Found(ctx context.Context, b FoundBlock) error {
 		b.Height, b.Hash[:], rec.Time, max(b.Reward, 0), rec.Worker.Address, rec.Worker.Name,
 		rec.Instance, int64(rec.ID), rec.NetworkDifficulty, target)
 	if err != nil {
-		return fmt.Errorf("payout: record found block: %w", err)
+		return false, fmt.Errorf("payout: record found block: %w", err)
 	}
-	t.log.Info("block recorded", zap.Int64("height", b.Height), zap.Stringer("hash", chainhash.Hash(b.Hash)))
+	inserted = tag.RowsAffected() == 1
+	if inserted {
+		t.log.Info("block recorded", zap.Int64("height", b.Height), zap.Stringer("hash", chainhash.Hash(b.Hash)))
+	}
 	if _, err := t.Snapshot(ctx, b.Hash, false); err != nil {
 		t.log.Warn("window snapshot deferred", zap.Stringer("hash", chainhash.Hash(b.Hash)), zap.Error(err))
 	}
-	return nil
+	return inserted, nil
 }
 
 // Submitted records the outcome of submitting a block: submitted when the

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/adit-pool/adit/share"
 	"github.com/btcsuite/btcd/chaincfg"
@@ -18,26 +17,6 @@ type ShareLog interface {
 	Append(ctx context.Context, rec *share.Record) error
 }
 
-// BlockSubmitter sends a solved block to the node(s) and confirms it.
-type BlockSubmitter interface {
-	SubmitBlock(ctx context.Context, block []byte, hash [32]byte) (accepted bool, err error)
-}
-
-// FoundBlock describes a share that solved a block.
-type FoundBlock struct {
-	Record share.Record
-	Hash   [32]byte
-	Height int64
-	Reward int64
-}
-
-// BlockStore records found blocks and their submission outcome. The
-// log-only implementation is used until the database is configured.
-type BlockStore interface {
-	Found(ctx context.Context, b FoundBlock) error
-	Submitted(ctx context.Context, hash [32]byte, accepted bool, submitErr error) error
-}
-
 // backend implements share.Backend for the protocol servers.
 type backend struct {
 	log       *zap.Logger
@@ -47,15 +26,9 @@ type backend struct {
 	hub       *jobHub
 	extranonc *extranonceAllocator
 	shareLog  ShareLog // nil: shares are counted but not persisted
-	blocks    BlockStore
-	submitter BlockSubmitter
+	blocks    *blockKeeper
 	m         *metrics
 	hashrate  *hashrateWindow
-
-	// submits tracks block submissions still running; bgCtx outlives the
-	// session that found the block so a disconnect cannot cancel it.
-	submits sync.WaitGroup
-	bgCtx   context.Context
 }
 
 var _ share.Backend = (*backend)(nil)
@@ -82,66 +55,24 @@ func (b *backend) AllocateExtranonce() ([]byte, func(), error) { return b.extran
 
 func (b *backend) SubscribeJobs() (<-chan *share.Job, func()) { return b.hub.subscribe() }
 
-// Accept submits a block candidate at once (before anything else can delay
-// it), then makes the share durable, then records the block with the
-// share's log id.
+// Accept hands a block to the block keeper first (it submits at once and
+// returns once the block is journaled), then makes the share durable, so an
+// acknowledged block share always has its block journaled.
 func (b *backend) Accept(ctx context.Context, rec *share.Record, res *share.Result) error {
 	rec.Instance = b.instance
 	b.hashrate.add(rec.Time, rec.AssignedDifficulty)
-	var submitted <-chan submitResult
 	if res.Block {
-		submitted = b.submitBlock(res)
+		b.blocks.Found(FoundBlock{Record: *rec, Hash: res.Hash, Height: res.Job.Height, Reward: res.Job.CoinbaseValue}, res.BlockData)
 	}
-	var err error
-	if b.shareLog != nil {
-		if err = b.shareLog.Append(ctx, rec); err != nil {
-			b.m.acceptErrors.Inc()
-			b.log.Error("share not recorded", zap.Error(err), zap.String("address", rec.Worker.Address))
-		}
+	if b.shareLog == nil {
+		return nil
 	}
-	if res.Block {
-		b.recordBlock(*rec, res, submitted)
+	if err := b.shareLog.Append(ctx, rec); err != nil {
+		b.m.acceptErrors.Inc()
+		b.log.Error("share not recorded", zap.Error(err), zap.String("address", rec.Worker.Address))
+		return err
 	}
-	return err
-}
-
-type submitResult struct {
-	accepted bool
-	err      error
-}
-
-// submitBlock sends the solved block to the nodes in the background. The
-// submission runs on the pool's context, so the finding miner disconnecting
-// cannot cancel it.
-func (b *backend) submitBlock(res *share.Result) <-chan submitResult {
-	b.m.blocksFound.Inc()
-	b.log.Info("block found", zap.Int64("height", res.Job.Height), zap.String("hash", displayHash(res.Hash)))
-	out := make(chan submitResult, 1)
-	block, hash := res.BlockData, res.Hash
-	b.submits.Add(1)
-	go func() {
-		defer b.submits.Done()
-		accepted, err := b.submitter.SubmitBlock(b.bgCtx, block, hash)
-		out <- submitResult{accepted, err}
-	}()
-	return out
-}
-
-// recordBlock stores the found block, then its submission outcome.
-func (b *backend) recordBlock(rec share.Record, res *share.Result, submitted <-chan submitResult) {
-	fb := FoundBlock{Record: rec, Hash: res.Hash, Height: res.Job.Height, Reward: res.Job.CoinbaseValue}
-	b.submits.Add(1)
-	go func() {
-		defer b.submits.Done()
-		ctx := b.bgCtx
-		if err := b.blocks.Found(ctx, fb); err != nil {
-			b.log.Error("block not recorded", zap.Error(err), zap.String("hash", displayHash(fb.Hash)))
-		}
-		r := <-submitted
-		if err := b.blocks.Submitted(ctx, fb.Hash, r.accepted, r.err); err != nil {
-			b.log.Error("block submission not recorded", zap.Error(err), zap.String("hash", displayHash(fb.Hash)))
-		}
-	}()
+	return nil
 }
 
 // displayHash renders a raw-order hash the way block explorers show it.

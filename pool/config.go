@@ -68,6 +68,9 @@ type PayoutConfig struct {
 	Interval  Duration `toml:"interval"`
 	// PollInterval is how often block confirmations are checked.
 	PollInterval Duration `toml:"poll_interval"`
+	// RecoverDepth is how many of the newest best-chain blocks are checked
+	// at start for pool blocks the database lacks (0: 144).
+	RecoverDepth int64 `toml:"recover_depth"`
 }
 
 // NodeConfig is one Bitcoin Core or btcd RPC endpoint.

@@ -9,7 +9,6 @@ import (
 type metrics struct {
 	connections   *prometheus.GaugeVec   // adit_connections{protocol}
 	shares        *prometheus.CounterVec // adit_shares_total{protocol,result}
-	blocksFound   prometheus.Counter     // adit_blocks_found_total
 	jobBroadcast  prometheus.Histogram   // adit_job_broadcast_seconds
 	jobsPublished *prometheus.CounterVec // adit_jobs_published_total{clean}
 	acceptErrors  prometheus.Counter     // adit_share_accept_errors_total
@@ -23,9 +22,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		shares: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "adit_shares_total", Help: "Shares by protocol and result (accepted or the reject reason).",
 		}, []string{"protocol", "result"}),
-		blocksFound: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "adit_blocks_found_total", Help: "Shares that solved a block.",
-		}),
 		jobBroadcast: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "adit_job_broadcast_seconds", Help: "Time to hand a new job to every session.",
 			Buckets: prometheus.ExponentialBuckets(1e-6, 4, 12),
@@ -37,7 +33,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "adit_share_accept_errors_total", Help: "Valid shares refused because they could not be recorded.",
 		}),
 	}
-	reg.MustRegister(m.connections, m.shares, m.blocksFound, m.jobBroadcast, m.jobsPublished, m.acceptErrors)
+	reg.MustRegister(m.connections, m.shares, m.jobBroadcast, m.jobsPublished, m.acceptErrors)
 	for _, p := range []share.Protocol{share.ProtocolV1, share.ProtocolV2} {
 		m.connections.WithLabelValues(p.String())
 		for _, r := range share.AllReasons() {

@@ -7,12 +7,15 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/adit-pool/adit/payout"
 	"github.com/adit-pool/adit/pool/node"
 	"github.com/adit-pool/adit/pool/template"
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/share/blocklog"
 	"github.com/adit-pool/adit/stratum"
 	"github.com/adit-pool/adit/sv2"
 	"github.com/adit-pool/adit/sv2/keys"
@@ -40,6 +43,7 @@ type Pool struct {
 	validator *share.Validator
 	hub       *jobHub
 	backend   *backend
+	blocks    *blockKeeper
 	source    *template.Source
 	stratum   *stratum.Server
 	sv2       *sv2.Server // nil when Stratum V2 is off
@@ -132,9 +136,21 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 	if p.storage.tracker != nil {
 		blocks = trackerBlocks{p.storage.tracker}
 	}
-	var shareLog ShareLog
+	var (
+		shareLog ShareLog
+		journal  *blocklog.Log
+	)
 	if p.storage.shareLog != nil {
 		shareLog = p.storage.shareLog
+		// Inside the share log's directory, so its lock covers the journal.
+		if journal, err = blocklog.Open(filepath.Join(cfg.ShareLog.Dir, "blocks")); err != nil {
+			return nil, err
+		}
+	}
+	p.blocks, err = newBlockKeeper(journal, blocks, template.NewSubmitter(nodes, log.Named("submit"), tmetrics),
+		log.Named("blocks"), newBlockMetrics(deps.Registerer))
+	if err != nil {
+		return nil, err
 	}
 	p.backend = &backend{
 		log:       log.Named("shares"),
@@ -144,8 +160,7 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 		hub:       p.hub,
 		extranonc: newExtranonceAllocator(cfg.InstanceID),
 		shareLog:  shareLog,
-		blocks:    blocks,
-		submitter: template.NewSubmitter(nodes, log.Named("submit"), tmetrics),
+		blocks:    p.blocks,
 		m:         p.m,
 		hashrate:  &p.hashrate,
 	}
@@ -223,15 +238,21 @@ func (p *Pool) Run(ctx context.Context) error {
 	p.httpAddr = httpLn.Addr()
 	p.mu.Unlock()
 
+	// The block keeper outlives the sessions, so a block found while they
+	// drain is still submitted and recorded.
 	bgCtx, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBG()
-	p.backend.bgCtx = bgCtx
+	keeperDone := make(chan error, 1)
+	go func() { keeperDone <- p.blocks.Run(bgCtx) }()
 
 	defer p.storage.close()
 	g, gctx := errgroup.WithContext(ctx)
 	p.storage.run(gctx, g)
 	firstJob := make(chan struct{})
 	g.Go(func() error { return p.source.Run(gctx) })
+	if t := p.storage.tracker; t != nil {
+		g.Go(func() error { p.recoverBlocks(gctx, t); return nil })
+	}
 	g.Go(func() error { return p.publishJobs(gctx, firstJob) })
 	// Miners are let in only once there is work to hand them.
 	serveMiners := func(run func(context.Context) error) func() error {
@@ -263,20 +284,42 @@ func (p *Pool) Run(ctx context.Context) error {
 	})
 	p.log.Info("pool running", zap.String("http", httpLn.Addr().String()), zap.String("network", p.cfg.Network))
 	err = g.Wait()
-	// Give in-flight block submissions a bounded time to finish.
-	done := make(chan struct{})
-	go func() { p.backend.submits.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		p.log.Warn("block submissions still running at shutdown")
+	// Give unsettled blocks a bounded time to settle; the journal keeps
+	// whatever is left for the next start.
+	if !p.blocks.drain(10 * time.Second) {
+		p.log.Warn("found blocks still unsettled at shutdown; the journal keeps them")
 	}
 	cancelBG()
-	<-done
+	if kerr := <-keeperDone; kerr != nil && err == nil {
+		err = kerr
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return ctx.Err()
+}
+
+// recoverBlocks reconciles the blocks table with the chain once, retrying
+// until a node and the database answer: pool blocks a crash kept from the
+// journal are recorded (and so credited) exactly once.
+func (p *Pool) recoverBlocks(ctx context.Context, t *payout.Tracker) {
+	const retry = 10 * time.Second
+	for {
+		got, err := t.RecoverFromChain(ctx, p.cfg.Instance, p.blocks.Journaled)
+		if err == nil {
+			p.log.Info("blocks reconciled with the chain", zap.Int("recovered", len(got)))
+			return
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		p.log.Warn("block reconciliation with the chain failed; retrying", zap.Error(err), zap.Duration("in", retry))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(retry):
+		}
+	}
 }
 
 // publishJobs moves jobs from the template source to the validator, then to

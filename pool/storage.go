@@ -102,6 +102,7 @@ func openStorage(ctx context.Context, cfg *Config, params *chaincfg.Params, node
 		FeeAccount:     pc.FeeAccount,
 		Maturity:       pc.Maturity,
 		PollInterval:   pc.PollInterval.D(),
+		RecoverDepth:   pc.RecoverDepth,
 		PoolScript:     key.PkScript(),
 	}, s.db, chains, log.Named("tracker"), m)
 	if err != nil {

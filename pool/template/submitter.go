@@ -29,9 +29,12 @@ var ErrHashMismatch = errors.New("template: block hash does not match its header
 // RejectedError reports a block no node put in its best chain. Reasons maps
 // node name to what that node said ("" for a null submitblock reply: the
 // block is valid but not on the best chain, e.g. it lost a race).
+// Unreachable names the nodes whose submitblock call failed (transport or
+// RPC error): they may still take the block when asked again.
 type RejectedError struct {
-	Hash    chainhash.Hash
-	Reasons map[string]string
+	Hash        chainhash.Hash
+	Reasons     map[string]string
+	Unreachable []string
 }
 
 func (e *RejectedError) Error() string {
@@ -48,6 +51,9 @@ func (e *RejectedError) Error() string {
 			r = "accepted but not best (side chain or stale)"
 		}
 		fmt.Fprintf(&b, " %s: %s;", n, r)
+	}
+	for _, n := range e.Unreachable {
+		fmt.Fprintf(&b, " %s: unreachable;", n)
 	}
 	return strings.TrimSuffix(b.String(), ";")
 }
@@ -128,10 +134,39 @@ func (s *Submitter) SubmitBlock(ctx context.Context, block []byte, hash [32]byte
 	for i, n := range s.nodes {
 		if errs[i] == nil {
 			re.Reasons[n.Name()] = reasons[i]
+		} else {
+			re.Unreachable = append(re.Unreachable, n.Name())
 		}
 	}
 	s.log.Error("block not accepted", zap.Stringer("hash", h), zap.Error(re))
 	return false, re
+}
+
+// Superseded reports whether a node's best chain holds another block at
+// height: a block the nodes did not all answer for can then never become
+// best, and need not be submitted again. It is an error only when no node
+// answered.
+func (s *Submitter) Superseded(ctx context.Context, height int64, hash [32]byte) (bool, error) {
+	h := chainhash.Hash(hash)
+	var errs []error
+	for _, n := range s.nodes {
+		at, err := n.GetBlockHash(ctx, height)
+		if err != nil {
+			// Past the node's tip (or unreachable): not superseded there.
+			if tip, terr := n.GetBlockCount(ctx); terr == nil && tip < height {
+				continue
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", n.Name(), err))
+			continue
+		}
+		if at != h {
+			return true, nil
+		}
+	}
+	if len(errs) == len(s.nodes) {
+		return false, errors.Join(errs...)
+	}
+	return false, nil
 }
 
 // confirm reports whether any node has h in its best chain, and which.
