@@ -93,7 +93,10 @@ func (v *Validator) AddJob(j *Job) {
 	v.snap.Store(next)
 }
 
-// Job returns a live job by id (nil if unknown) and whether it is stale.
+// Job returns a live job by id (nil if unknown) and whether it is stale at
+// the validator: a newer job on another chain tip has been published. Shares
+// are not judged by this (see Session.Validate): a session calls a share
+// stale only once it has itself been sent the job that made it so.
 func (v *Validator) Job(id uint32) (j *Job, stale bool) {
 	t := v.snap.Load()
 	if lj := t.find(id); lj != nil {
@@ -130,6 +133,8 @@ type Session struct {
 	mask     uint32
 	current  Target
 	sent     []sentJob // jobs sent to the miner, in sending order
+	tip      [32]byte  // PrevHash of the newest job sent
+	epoch    uint32    // jobs sent on a new tip so far (0: none sent yet)
 	roots    [4]rootEntry
 	nextRot  int
 	scratch  []byte     // coinbase blocks for a new extranonce
@@ -137,9 +142,11 @@ type Session struct {
 	ntimeMax int64      // clock reading + MaxFutureNTime, refreshed on demand
 }
 
-// sentJob is the target a job was sent with (eased by later SetTarget calls).
+// sentJob is the target a job was sent with (eased by later SetTarget calls)
+// and the session's epoch when it was last sent.
 type sentJob struct {
 	id     uint32
+	epoch  uint32
 	target Target
 	diff   float64
 }
@@ -202,9 +209,30 @@ func (s *Session) SetTarget(t Target) {
 
 // JobSent records that j is being sent to the miner under the current target,
 // and forgets targets of jobs the validator no longer holds.
+//
+// It also decides staleness, which is a property of what this session (one
+// V1 connection, one V2 channel) was sent, never of the validator's newest
+// job alone. The rule: a share on job J is RejectStale exactly when, after J
+// was last recorded with JobSent, this session recorded a job on a different
+// PrevHash than the job recorded just before it (a job on a new chain tip).
+// Until then shares on J are judged in full, so a block found on the old tip
+// in that window is still a block candidate.
+//
+// Sent means queued for writing, in the order of the connection's writes:
+// the caller calls JobSent and, in the same step of its owner goroutine (no
+// share is judged in between), queues the message that tells the miner to
+// leave the older jobs, ahead of the reply to any later share. For V1 that
+// message is the mining.notify with clean_jobs true; for V2 the job followed
+// by the SetNewPrevHash that activates it. The miner therefore always
+// receives that message before any stale-share reply. A job on the same tip
+// leaves older jobs valid.
 func (s *Session) JobSent(j *Job) {
+	if s.epoch == 0 || j.PrevHash != s.tip {
+		s.epoch++
+		s.tip = j.PrevHash
+	}
 	if e := s.sentFor(j.ID); e != nil {
-		e.target, e.diff = s.current, s.current.Difficulty()
+		e.target, e.diff, e.epoch = s.current, s.current.Difficulty(), s.epoch
 		return
 	}
 	if len(s.sent) >= s.v.cfg.KeepJobs {
@@ -218,7 +246,7 @@ func (s *Session) JobSent(j *Job) {
 		clear(s.sent[len(keep):])
 		s.sent = keep
 	}
-	s.sent = append(s.sent, sentJob{id: j.ID, target: s.current, diff: s.current.Difficulty()})
+	s.sent = append(s.sent, sentJob{id: j.ID, epoch: s.epoch, target: s.current, diff: s.current.Difficulty()})
 }
 
 func (s *Session) sentFor(id uint32) *sentJob {
@@ -230,12 +258,15 @@ func (s *Session) sentFor(id uint32) *sentJob {
 	return nil
 }
 
-// Validate judges sub and writes the verdict into res. It does not allocate
-// (except BlockData when the share solves a block). A share on a cached
-// extranonce costs one header hash: 3 SHA-256 compressions, or 2 when the
-// version is the one last seen for that extranonce; a new extranonce adds the
-// coinbase blocks after the per-job midstate and 3 compressions per merkle
-// branch level.
+// Validate judges sub and writes the verdict into res: RejectJobNotFound
+// for a job the validator no longer holds or that was never sent to this
+// session, RejectStale for a job sent before the newest job on a new chain
+// tip that this session was sent (see JobSent), else the full check. It
+// does not allocate (except BlockData when the share solves a block). A
+// share on a cached extranonce costs one header hash: 3 SHA-256
+// compressions, or 2 when the version is the one last seen for that
+// extranonce; a new extranonce adds the coinbase blocks after the per-job
+// midstate and 3 compressions per merkle branch level.
 func (s *Session) Validate(sub *Submission, res *Result) {
 	*res = Result{}
 	t := s.v.snap.Load()
@@ -246,14 +277,15 @@ func (s *Session) Validate(sub *Submission, res *Result) {
 	}
 	job := lj.job
 	res.Job = job
-	if job.PrevHash != t.tip {
-		res.Reason = RejectStale
-		return
-	}
 	sj := s.sentFor(job.ID)
 	if sj == nil {
 		// The job was never sent to this session.
 		res.Reason = RejectJobNotFound
+		return
+	}
+	if sj.epoch != s.epoch {
+		// This session has been sent a job on a newer tip since.
+		res.Reason = RejectStale
 		return
 	}
 	if len(s.prefix)+len(sub.Extranonce) != job.ExtranonceSize || len(sub.Extranonce) > len(rootEntry{}.en) {

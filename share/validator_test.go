@@ -111,21 +111,27 @@ func TestValidateRejectReasons(t *testing.T) {
 		f := newFixture(t, ValidatorConfig{})
 		f.check(f.sub(1), Accepted)
 		// same tip: old job still fine
-		j2 := newTestJob(f.r, jobSpec{id: 2, prev: f.job.PrevHash, levels: 2, enSize: 8})
+		j2 := newTestJob(f.r, jobSpec{id: 2, prev: f.job.PrevHash, levels: 2, enSize: 8, minTime: f.job.MinTime})
 		f.v.AddJob(j2)
 		f.s.JobSent(j2)
 		f.check(f.sub(2), Accepted)
 		j3 := newTestJob(f.r, jobSpec{id: 3, prev: randHash(f.r), levels: 2, enSize: 8, minTime: f.job.MinTime, netTgt: Target{}})
 		f.v.AddJob(j3)
+		// The validator has the new tip, the session has not been sent it:
+		// shares on the old tip are judged in full.
+		if _, stale := f.v.Job(1); !stale {
+			t.Fatal("Job(1) should report stale at the validator")
+		}
+		f.check(f.sub(3), Accepted)
+		f.check(f.sub(3), RejectDuplicate)
 		f.s.JobSent(j3)
-		res := f.check(f.sub(3), RejectStale)
+		res := f.check(f.sub(4), RejectStale)
 		if res.Job != f.job {
 			t.Fatal("stale result carries the job")
 		}
-		if _, stale := f.v.Job(1); !stale {
-			t.Fatal("Job(1) should report stale")
-		}
-		sub := f.sub(4)
+		sub := f.sub(5)
+		sub.JobID = 2 // on the old tip too, sent after job 1
+		f.check(sub, RejectStale)
 		sub.JobID = 3
 		f.check(sub, Accepted)
 	})
@@ -215,6 +221,81 @@ func TestValidateRejectReasons(t *testing.T) {
 }
 
 func isInf(f float64) bool { return f > 1e308 }
+
+// TestStaleFollowsWhatTheSessionWasSent: staleness is decided per session by
+// the jobs it was sent, not by the validator's newest job.
+func TestStaleFollowsWhatTheSessionWasSent(t *testing.T) {
+	t.Run("per session", func(t *testing.T) {
+		f := newFixture(t, ValidatorConfig{})
+		other := f.v.NewSession([]byte{1, 1, 1, 1}, MaxTarget)
+		other.JobSent(f.job)
+		j2 := newTestJob(f.r, jobSpec{id: 2, prev: randHash(f.r), levels: 2, enSize: 8, minTime: f.job.MinTime})
+		f.v.AddJob(j2)
+		f.s.JobSent(j2)
+		f.check(f.sub(1), RejectStale)
+		var res Result
+		sub := f.sub(1)
+		other.Validate(&sub, &res)
+		if res.Reason != Accepted {
+			t.Fatalf("session not yet sent the new tip: %v", res.Reason)
+		}
+		other.JobSent(j2)
+		sub = f.sub(2)
+		other.Validate(&sub, &res)
+		if res.Reason != RejectStale {
+			t.Fatalf("after the new tip was sent: %v", res.Reason)
+		}
+	})
+	t.Run("block on the old tip before the new one is sent", func(t *testing.T) {
+		f := newFixture(t, ValidatorConfig{})
+		f.job.NetworkTarget = MaxTarget
+		j2 := newTestJob(f.r, jobSpec{id: 2, prev: randHash(f.r), levels: 2, enSize: 8, minTime: f.job.MinTime})
+		f.v.AddJob(j2)
+		res := f.check(f.sub(1), Accepted)
+		if !res.Block || res.BlockData == nil {
+			t.Fatal("a block on the tip the session works on is a block candidate")
+		}
+	})
+	t.Run("never sent, old tip", func(t *testing.T) {
+		f := newFixture(t, ValidatorConfig{})
+		j2 := newTestJob(f.r, jobSpec{id: 2, prev: f.job.PrevHash, levels: 2, enSize: 8, minTime: f.job.MinTime})
+		f.v.AddJob(j2)
+		j3 := newTestJob(f.r, jobSpec{id: 3, prev: randHash(f.r), levels: 2, enSize: 8, minTime: f.job.MinTime})
+		f.v.AddJob(j3)
+		f.s.JobSent(j3)
+		sub := f.sub(1)
+		sub.JobID = 2
+		f.check(sub, RejectJobNotFound)
+	})
+	t.Run("back to an earlier tip", func(t *testing.T) {
+		// A, then B on a new tip, then C on A's tip again (a reorg back):
+		// A stays stale, B is stale, C is current.
+		f := newFixture(t, ValidatorConfig{})
+		jb := newTestJob(f.r, jobSpec{id: 2, prev: randHash(f.r), levels: 2, enSize: 8, minTime: f.job.MinTime})
+		jc := newTestJob(f.r, jobSpec{id: 3, prev: f.job.PrevHash, levels: 2, enSize: 8, minTime: f.job.MinTime})
+		for _, j := range []*Job{jb, jc} {
+			f.v.AddJob(j)
+			f.s.JobSent(j)
+		}
+		for id, want := range map[uint32]RejectReason{1: RejectStale, 2: RejectStale, 3: Accepted} {
+			sub := f.sub(id)
+			sub.JobID = id
+			f.check(sub, want)
+		}
+	})
+	t.Run("re-sent job", func(t *testing.T) {
+		// Recording a job again on the same tip keeps the others valid.
+		f := newFixture(t, ValidatorConfig{})
+		j2 := newTestJob(f.r, jobSpec{id: 2, prev: f.job.PrevHash, levels: 2, enSize: 8, minTime: f.job.MinTime})
+		f.v.AddJob(j2)
+		f.s.JobSent(j2)
+		f.s.JobSent(f.job)
+		sub := f.sub(1)
+		sub.JobID = 2
+		f.check(sub, Accepted)
+		f.check(f.sub(2), Accepted)
+	})
+}
 
 func TestValidateBlockDetection(t *testing.T) {
 	t.Run("network target met", func(t *testing.T) {

@@ -190,7 +190,10 @@ func (s *session) maybeStream() {
 }
 
 // onJob sends a new job. clean_jobs is set when the job says so or the chain
-// tip moved since the last job sent (and for the first job).
+// tip moved since the last job sent (and for the first job). JobSent and the
+// queueing of the notify happen in this one owner step, so a share on an
+// older tip is answered stale (error 21) only after the clean notify is
+// queued ahead of that answer; until then it is judged in full.
 func (s *session) onJob(j *share.Job) {
 	if j == nil || j == s.curJob {
 		return

@@ -275,3 +275,49 @@ func TestWideExtranonceArea(t *testing.T) {
 		t.Fatalf("%d records", len(recs))
 	}
 }
+
+// TestStaleOnlyAfterCleanNotify: a share on the old tip is stale (error 21)
+// only once the session has queued the clean mining.notify of the new tip.
+// The test holds the new job between the validator and the session
+// (V.AddJob, then Deliver), so the window is deterministic.
+func TestStaleOnlyAfterCleanNotify(t *testing.T) {
+	now := time.Now()
+	b := sharetest.NewBackend(share.NewValidator(share.ValidatorConfig{}), easyDiff)
+	b.Publish(sharetest.Job(1, 1, now, sharetest.RegtestBits))
+	e := startServer(t, Config{}, b)
+	m := dial(t, e.addr)
+	n1 := m.handshake("addr.w1")
+
+	job2 := sharetest.Job(2, 2, now, sharetest.RegtestBits)
+	b.V.AddJob(job2)
+	if _, stale := b.V.Job(1); !stale {
+		t.Fatal("the validator should have the new tip")
+	}
+	// The session has not been sent job 2: a share on job 1 is judged in
+	// full, and a block on it is still a block candidate.
+	blockDiff := share.TargetFromCompact(sharetest.RegtestBits).Difficulty()
+	blk := m.mine(work{n: n1}, blockDiff, true)
+	m.wantResult(m.submit("addr.w1", blk), "true")
+	if recs := b.Records(); len(recs) != 1 || !recs[0].Block || recs[0].JobID != 1 {
+		t.Fatalf("records %+v: want one block on job 1", recs)
+	}
+	m.wantResult(m.submit("addr.w1", m.mine(work{n: n1, nonce: blk.nonce + 1}, easyDiff, true)), "true")
+
+	b.Deliver(job2)
+	n2 := m.nextJob()
+	if n2.JobID != 2 || !n2.Clean {
+		t.Fatalf("job after the new tip %+v, want job 2 clean", n2)
+	}
+	late := m.submit("addr.w1", m.mine(work{n: n1, nonce: blk.nonce + 100}, easyDiff, true))
+	m.wantError(late, CodeJobNotFound)
+	if late.Error.Message != "stale share" {
+		t.Fatalf("after the clean notify: %s", late.raw)
+	}
+	m.wantResult(m.submit("addr.w1", m.mine(work{n: n2}, easyDiff, true)), "true")
+	if got := e.metric("adit_shares_total", "protocol", "v1", "result", "stale"); got != 1 {
+		t.Fatalf("stale shares %v, want 1", got)
+	}
+	if got := e.metric("adit_shares_total", "protocol", "v1", "result", "accepted"); got != 3 {
+		t.Fatalf("accepted shares %v, want 3", got)
+	}
+}

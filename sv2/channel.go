@@ -353,6 +353,11 @@ func (s *session) currentJob() *share.Job {
 // extended channel. A job on a new chain tip is sent as a future job and
 // activated by SetNewPrevHash, as the reference pool does; a job on the same
 // tip is active at once (min_ntime set).
+//
+// Each channel's JobSent, its job message and its SetNewPrevHash are queued in
+// this one owner step, so a share on an older tip is answered stale-share
+// only after the SetNewPrevHash that made it stale is queued ahead of the
+// answer (share.Session.JobSent); until then it is judged in full.
 func (s *session) onJob(j *share.Job) {
 	if j == nil || j == s.curJob {
 		return

@@ -114,9 +114,17 @@ func (b *Backend) SubscribeJobs() (<-chan *share.Job, func()) {
 }
 
 // Publish adds j to the validator and delivers it (newest only) to every
-// subscriber.
+// subscriber, as the pool does. A test that needs the window between the
+// two (the validator has the job, the sessions have not been sent it) calls
+// V.AddJob and later Deliver itself.
 func (b *Backend) Publish(j *share.Job) {
 	b.V.AddJob(j)
+	b.Deliver(j)
+}
+
+// Deliver makes j the current job and hands it (newest only) to every
+// subscriber without adding it to the validator.
+func (b *Backend) Deliver(j *share.Job) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.cur = j
