@@ -17,10 +17,12 @@ type Config struct {
 	MaxConns, MaxConnsPerIP int
 	// HandshakeTimeout is how long a connection may take to subscribe and
 	// authorize; IdleTimeout the longest silence from a miner (read deadline);
-	// WriteTimeout the deadline of each write.
+	// WriteTimeout the deadline of each write, and the longest a reply waits
+	// for room in the send queue.
 	HandshakeTimeout, IdleTimeout, WriteTimeout time.Duration
-	// SendQueue is the per-session outgoing message queue; a miner that lets
-	// it fill up is a slow consumer and is dropped.
+	// SendQueue is the per-session outgoing message queue. While it is full
+	// the session reads no more requests (backpressure); a miner that reads
+	// nothing it is sent for WriteTimeout is a slow consumer and is dropped.
 	SendQueue int
 	// VersionMask is the pool's BIP310 version-rolling mask (0 disables).
 	VersionMask uint32

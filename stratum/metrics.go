@@ -7,6 +7,7 @@ import (
 
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/stratum/connlimit"
+	"github.com/adit-pool/adit/stratum/sendq"
 	"github.com/adit-pool/adit/stratum/srvmetrics"
 )
 
@@ -26,8 +27,8 @@ const (
 	discIdleTimeout    = "idle_timeout"
 	discHandshake      = "handshake_timeout"
 	discLineTooLong    = "line_too_long"
-	discSlowConsumer   = "slow_consumer"
-	discWriteError     = "write_error"
+	discSlowConsumer   = sendq.SlowConsumer
+	discWriteError     = sendq.WriteError
 	discShutdown       = "shutdown"
 	discPanic          = "panic"
 	discProtocolErrors = "protocol_errors"

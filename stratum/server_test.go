@@ -49,7 +49,9 @@ func TestSlowConsumerDropped(t *testing.T) {
 	big := make([]byte, 256<<10)
 	b := sharetest.NewBackend(share.NewValidator(share.ValidatorConfig{}), easyDiff)
 	b.Publish(sharetest.Job(1, 1, time.Now(), sharetest.HardBits, big))
-	e := startServer(t, Config{SendQueue: 4}, b)
+	// Backpressure stops the server reading these requests, so only the
+	// write timeout ends the connection.
+	e := startServer(t, Config{SendQueue: 4, WriteTimeout: 200 * time.Millisecond}, b)
 	m := dial(t, e.addr)
 	m.c.(*net.TCPConn).SetReadBuffer(4096)
 	m.handshake("addr.w")

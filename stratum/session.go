@@ -27,8 +27,17 @@ const maxWorkers = 256
 // buffer is never copied), the writer (drains the bounded queue out with a
 // deadline per batch) and the owner (run/loop: every piece of session state
 // below is owned by it; it handles requests and jobs and tears down).
+//
+// Backpressure (see package sendq): a reply waits for room in the queue, so
+// while the queue is full the owner does not ask for the next line and the
+// reader does not read it; a miner that pipelines requests is answered at
+// the pace it reads. A new job is taken from the subscription only when its
+// notify fits, so jobs never wait behind replies; meanwhile a newer job
+// replaces it in the subscription's one-slot mailbox. A miner that reads
+// nothing for WriteTimeout is a slow consumer and is dropped.
 type session struct {
 	srv    *Server
+	ctx    context.Context // the server's, set by run: ends waits for queue room
 	conn   net.Conn
 	id     uint64
 	remote string
@@ -76,7 +85,7 @@ func newSession(srv *Server, c net.Conn) *session {
 		remote:  remote,
 		log:     srv.log.With(zap.Uint64("session", id), zap.String("remote", remote)),
 		workers: make(map[string]share.Worker),
-		out:     sendq.New[[]byte](srv.cfg.SendQueue),
+		out:     sendq.New[[]byte](srv.cfg.SendQueue, srv.cfg.WriteTimeout),
 		lines:   make(chan []byte),
 		ack:     make(chan struct{}, 1),
 		readErr: make(chan error, 1),
@@ -88,6 +97,7 @@ func newSession(srv *Server, c net.Conn) *session {
 // only after the reader and writer goroutines have exited and every resource
 // (extranonce, job subscription, socket) is released.
 func (s *session) run(ctx context.Context) {
+	s.ctx = ctx
 	var wg sync.WaitGroup
 	wg.Go(s.readLoop)
 	wg.Go(s.writeLoop)
@@ -131,20 +141,25 @@ func (s *session) ownerLoop(ctx context.Context) (reason string) {
 	defer handshake.Stop()
 	handshakeC := handshake.C
 	for {
+		jobs, room := s.jobs, (<-chan struct{})(nil)
+		if s.jobs != nil && !s.out.HasRoom(1) { // onJob queues one notify
+			jobs, room = nil, s.out.Room()
+		}
 		select {
 		case <-ctx.Done():
 			return discShutdown
 		case err := <-s.readErr:
 			return s.readFailed(err)
 		case <-s.out.Done():
-			return discWriteError
+			return sendq.Reason(s.out.Err())
 		case <-handshakeC:
 			return discHandshake
 		case line := <-s.lines:
 			s.handleLine(ctx, line)
 			s.ack <- struct{}{}
-		case j := <-s.jobs:
+		case j := <-jobs:
 			s.onJob(j)
+		case <-room: // the writer made room: look at jobs again
 		}
 		if s.streaming && handshakeC != nil {
 			handshake.Stop()
@@ -202,7 +217,6 @@ func (s *session) writeLoop() {
 	bw := newBatchWriter(s.conn)
 	err := s.out.Run(sendq.Writer[[]byte]{
 		SetDeadline: s.conn.SetWriteDeadline,
-		Timeout:     s.srv.cfg.WriteTimeout,
 		Write:       func(msg []byte) error { bw.add(msg); return nil },
 		Flush:       bw.flush,
 	})
@@ -212,13 +226,18 @@ func (s *session) writeLoop() {
 }
 
 // send queues one complete line for the writer; msg must not be modified
-// afterwards. A full queue marks the miner as a slow consumer.
+// afterwards. While the queue is full it waits for the writer (this is the
+// backpressure on the reader), for at most WriteTimeout: then, or if the
+// writer has failed, the session is marked to drop.
 func (s *session) send(msg []byte) {
 	if s.drop != "" {
 		return
 	}
-	if !s.out.Push(msg) {
-		s.drop = discSlowConsumer
+	if err := s.out.Push(s.ctx, msg); err != nil {
+		s.drop = discShutdown
+		if s.ctx.Err() == nil {
+			s.drop = sendq.Reason(err)
+		}
 	}
 }
 

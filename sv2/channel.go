@@ -388,6 +388,16 @@ func (s *session) onJob(j *share.Job) {
 	}
 }
 
+// jobMessages is the most onJob queues: a job and a SetNewPrevHash for the
+// group channel and for each channel outside it.
+func (s *session) jobMessages() int {
+	n := len(s.channels) - s.groupMembers
+	if s.groupMembers > 0 {
+		n++
+	}
+	return 2 * n
+}
+
 // sendJob records j as sent on ch and queues the channel's job message.
 func (s *session) sendJob(ch *channel, j *share.Job, future bool) bool {
 	if ch.extended && len(ch.extranonce)+ch.enSize != j.ExtranonceSize ||

@@ -25,10 +25,13 @@ type Config struct {
 	// HandshakeTimeout bounds, from accept, the Noise handshake and then,
 	// separately, the time until SetupConnection and a first open channel.
 	// IdleTimeout is the longest silence from a miner (read deadline);
-	// WriteTimeout the deadline of each write.
+	// WriteTimeout the deadline of each write, and the longest a reply waits
+	// for room in the send queue.
 	HandshakeTimeout, IdleTimeout, WriteTimeout time.Duration
-	// SendQueue is the per-connection outgoing message queue; a miner that
-	// lets it fill up is a slow consumer and is dropped.
+	// SendQueue is the per-connection outgoing message queue. While it is
+	// full the session reads no more frames (backpressure); a miner that
+	// reads nothing it is sent for WriteTimeout is a slow consumer and is
+	// dropped.
 	SendQueue int
 	// SuccessBatch is how many accepted shares one SubmitShares.Success
 	// acknowledges at most; SuccessInterval is the longest an accepted share

@@ -7,6 +7,7 @@ import (
 
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/stratum/connlimit"
+	"github.com/adit-pool/adit/stratum/sendq"
 	"github.com/adit-pool/adit/stratum/srvmetrics"
 )
 
@@ -25,8 +26,8 @@ const (
 	discReadError     = "read_error"
 	discIdleTimeout   = "idle_timeout"
 	discSetupTimeout  = "setup_timeout"
-	discSlowConsumer  = "slow_consumer"
-	discWriteError    = "write_error"
+	discSlowConsumer  = sendq.SlowConsumer
+	discWriteError    = sendq.WriteError
 	discShutdown      = "shutdown"
 	discPanic         = "panic"
 	discProtocolError = "protocol_error"

@@ -22,8 +22,20 @@ import (
 // owner), the writer (encodes and writes queued messages, each under a write
 // deadline) and the owner (run/ownerLoop: every field below "Owner state" is
 // touched only by it; it handles messages and jobs and tears down).
+//
+// Backpressure (see package sendq): a reply waits for room in the queue, and
+// while the owner waits it takes no frame from the reader, which then stops
+// reading; a miner that pipelines requests is answered at the pace it reads.
+// A new job is taken from the subscription only when the queue has room for
+// all it fans out to (jobMessages), or is empty when that is more than the
+// queue holds; so jobs never wait behind replies, and meanwhile a newer job
+// replaces it in the subscription's one-slot mailbox. A fan-out larger than
+// the queue (many channels outside the group) then waits for room message
+// by message like a reply. A miner that reads nothing for WriteTimeout is a
+// slow consumer and is dropped.
 type session struct {
 	srv    *Server
+	ctx    context.Context // the server's, set by run: ends waits for queue room
 	conn   FrameConn
 	id     uint64
 	remote string
@@ -69,7 +81,7 @@ func newSession(srv *Server, c FrameConn) *session {
 		remote:   remote,
 		log:      srv.log.With(zap.Uint64("session", id), zap.String("remote", remote)),
 		channels: make(map[uint32]*channel),
-		out:      sendq.New[codec.Message](srv.cfg.SendQueue),
+		out:      sendq.New[codec.Message](srv.cfg.SendQueue, srv.cfg.WriteTimeout),
 		frames:   make(chan frame),
 		readErr:  make(chan error, 1),
 		done:     make(chan struct{}),
@@ -80,6 +92,7 @@ func newSession(srv *Server, c FrameConn) *session {
 // only after the reader and writer have exited and every resource
 // (extranonces, job subscription, socket) is released.
 func (s *session) run(ctx context.Context) {
+	s.ctx = ctx
 	var wg sync.WaitGroup
 	wg.Go(s.readLoop)
 	wg.Go(s.writeLoop)
@@ -147,19 +160,24 @@ func (s *session) ownerLoop(ctx context.Context) (reason string) {
 		if s.batchArmed {
 			batchC = s.batch.C
 		}
+		jobs, room := s.jobs, (<-chan struct{})(nil)
+		if s.jobs != nil && !s.out.HasRoom(s.jobMessages()) {
+			jobs, room = nil, s.out.Room()
+		}
 		select {
 		case <-ctx.Done():
 			return discShutdown
 		case err := <-s.readErr:
 			return s.readFailed(err)
 		case <-s.out.Done():
-			return discWriteError
+			return sendq.Reason(s.out.Err())
 		case <-setupC:
 			return discSetupTimeout
 		case f := <-s.frames:
 			s.handleFrame(ctx, f)
-		case j := <-s.jobs:
+		case j := <-jobs:
 			s.onJob(j)
+		case <-room: // the writer made room: look at jobs again
 		case <-batchC:
 			s.batchArmed = false
 			s.flushAll()
@@ -221,7 +239,6 @@ func (s *session) readLoop() {
 func (s *session) writeLoop() {
 	err := s.out.Run(sendq.Writer[codec.Message]{
 		SetDeadline: s.conn.SetWriteDeadline,
-		Timeout:     s.srv.cfg.WriteTimeout,
 		Write:       func(m codec.Message) error { return writeMessage(s.conn, m) },
 	})
 	if err != nil {
@@ -229,14 +246,19 @@ func (s *session) writeLoop() {
 	}
 }
 
-// send queues m for the writer; m must not be modified afterwards. A full
-// queue marks the miner as a slow consumer.
+// send queues m for the writer; m must not be modified afterwards. While
+// the queue is full it waits for the writer (this is the backpressure on the
+// reader), for at most WriteTimeout: then, or if the writer has failed, the
+// session is marked to drop.
 func (s *session) send(m codec.Message) {
 	if s.drop != "" {
 		return
 	}
-	if !s.out.Push(m) {
-		s.drop = discSlowConsumer
+	if err := s.out.Push(s.ctx, m); err != nil {
+		s.drop = discShutdown
+		if s.ctx.Err() == nil {
+			s.drop = sendq.Reason(err)
+		}
 	}
 }
 
