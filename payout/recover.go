@@ -24,7 +24,9 @@ import (
 // The finder is the block's share when Postgres has it (by hash, within
 // three hours of the header time); otherwise the block is recorded at its
 // header time with an empty finder, instance as its instance, and its
-// window is anchored at that time. skip names blocks not to touch (the
+// window is anchored at that time at once. Call it once this instance's
+// share log has shipped what it held at start, so a block share that
+// exists is found. skip names blocks not to touch (the
 // pool's journal still owns them and records them with their share). It
 // returns the blocks it recorded.
 func (t *Tracker) RecoverFromChain(ctx context.Context, instance string, skip func(hash [32]byte) bool) ([]FoundBlock, error) {
@@ -90,7 +92,8 @@ func (t *Tracker) RecoverFromChain(ctx context.Context, instance string, skip fu
 		if err := t.blockShare(ctx, &fb, hdr.Timestamp); err != nil {
 			return recovered, err
 		}
-		if fb.Record.Time.IsZero() {
+		shareFound := !fb.Record.Time.IsZero()
+		if !shareFound {
 			fb.Record = share.Record{
 				Time: hdr.Timestamp, Instance: instance, Height: height, Block: true, Hash: hash,
 				NetworkDifficulty: share.TargetFromCompact(hdr.Bits).Difficulty(),
@@ -100,11 +103,19 @@ func (t *Tracker) RecoverFromChain(ctx context.Context, instance string, skip fu
 		if err != nil {
 			return recovered, err
 		}
-		if inserted {
-			t.log.Warn("recovered a pool block from the chain that the database did not have",
-				zap.Int64("height", height), zap.Stringer("hash", hash), zap.Int64("reward_sats", reward),
-				zap.String("finder", fb.Record.Worker.Address), zap.Bool("share_found", fb.Record.Worker.Address != ""))
-			recovered = append(recovered, fb)
+		if !inserted {
+			continue
+		}
+		t.log.Warn("recovered a pool block from the chain that the database did not have",
+			zap.Int64("height", height), zap.Stringer("hash", hash), zap.Int64("reward_sats", reward),
+			zap.String("finder", fb.Record.Worker.Address), zap.Bool("share_found", shareFound))
+		recovered = append(recovered, fb)
+		if !shareFound {
+			// The caller has shipped the share log: the share will not
+			// arrive, so the window is anchored at the block's time now.
+			if _, err := t.Snapshot(ctx, hash, true); err != nil {
+				return recovered, err
+			}
 		}
 	}
 	return recovered, nil

@@ -304,6 +304,12 @@ func (p *Pool) Run(ctx context.Context) error {
 // journal are recorded (and so credited) exactly once.
 func (p *Pool) recoverBlocks(ctx context.Context, t *payout.Tracker) {
 	const retry = 10 * time.Second
+	if !p.storage.waitShipped(ctx, 5*time.Minute) {
+		if ctx.Err() != nil {
+			return
+		}
+		p.log.Warn("the share log has not shipped what it held at start; reconciling blocks with the chain anyway")
+	}
 	for {
 		got, err := t.RecoverFromChain(ctx, p.cfg.Instance, p.blocks.Journaled)
 		if err == nil {

@@ -134,6 +134,31 @@ func (s *storage) run(ctx context.Context, g *errgroup.Group) {
 	}
 }
 
+// waitShipped waits up to timeout until the shipper has put in Postgres
+// every share the log held when it was called, and reports whether it did.
+func (s *storage) waitShipped(ctx context.Context, timeout time.Duration) bool {
+	if s.shareLog == nil || s.shipper == nil {
+		return true
+	}
+	_, target := s.shareLog.Durable()
+	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, id := s.shipper.Shipped(); id >= target {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
 // close releases everything; the share log last, after every appender and
 // the shipper have stopped.
 func (s *storage) close() {

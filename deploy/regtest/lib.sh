@@ -15,6 +15,9 @@ RPC_PASS=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 POOL_KEY_HEX=$(printf adit-pool | sha256sum | cut -c1-64)
 POOL_ADDR=bcrt1qw33wssd42d8z5hvy7m2qq522yt2ttjz7xlqtaq
 MINER_ADDR=bcrt1qc0vts3a5e8p9lfepcdf44js99skfy5c79u80et
+# btcd's own generate (the maturity blocks) pays this address, never the
+# pool's: aditd's chain reconciliation would count blocks paying the pool.
+FILLER_ADDR=bcrt1qzcd77k257jpkhg0dvw43zjg77xv9vu6hcqyatx
 
 RUN=${RUN:-.run/regtest}
 rm -rf "$RUN"
@@ -55,7 +58,7 @@ rpc() {
 start_btcd() {
 btcd --regtest --notls --rpcuser="$RPC_USER" --rpcpass="$RPC_PASS" \
 	--rpclisten="127.0.0.1:$BTCD_RPC_PORT" --listen="127.0.0.1:$BTCD_P2P_PORT" \
-	--datadir="$RUN/btcd" --logdir="$RUN/btcd" --miningaddr="$POOL_ADDR" --txindex --addrindex \
+	--datadir="$RUN/btcd" --logdir="$RUN/btcd" --miningaddr="$FILLER_ADDR" --txindex --addrindex \
 	>"$RUN/logs/btcd.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do rpc getblockcount | grep -q '"result"' && break; sleep 0.2; done

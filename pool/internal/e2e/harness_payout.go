@@ -163,7 +163,9 @@ type RPCProxy struct {
 	mu      sync.Mutex
 	method  string
 	trigger func()
+	after   bool // forward the armed call, then run trigger
 	fired   bool
+	down    bool
 	rp      *httputil.ReverseProxy
 }
 
@@ -185,7 +187,23 @@ func NewRPCProxy(t testing.TB, target string) *RPCProxy {
 func (p *RPCProxy) Arm(method string, trigger func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.method, p.trigger, p.fired = method, trigger, false
+	p.method, p.trigger, p.fired, p.after = method, trigger, false, false
+}
+
+// ArmAfter makes the next call of method reach the node, then run trigger
+// once the node's answer has been sent back.
+func (p *RPCProxy) ArmAfter(method string, trigger func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.method, p.trigger, p.fired, p.after = method, trigger, false, true
+}
+
+// SetDown makes the node unreachable through the proxy (every request's
+// connection is reset) or reachable again.
+func (p *RPCProxy) SetDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
 }
 
 // Disarm forwards everything again.
@@ -199,6 +217,12 @@ func (p *RPCProxy) Fired() bool {
 }
 
 func (p *RPCProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	down := p.down
+	p.mu.Unlock()
+	if down {
+		panic(http.ErrAbortHandler)
+	}
 	if r.Method == http.MethodPost && r.Body != nil {
 		body, err := io.ReadAll(r.Body)
 		if err != nil {
@@ -209,11 +233,21 @@ func (p *RPCProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.ContentLength = int64(len(body))
 		p.mu.Lock()
 		hit := p.method != "" && !p.fired && bytes.Contains(body, []byte(`"`+p.method+`"`))
-		trigger := p.trigger
+		trigger, after := p.trigger, p.after
 		if hit {
 			p.fired = true
 		}
 		p.mu.Unlock()
+		if hit && after {
+			p.rp.ServeHTTP(w, r)
+			if f, ok := w.(http.Flusher); ok {
+				f.Flush()
+			}
+			if trigger != nil {
+				trigger()
+			}
+			return
+		}
 		if hit {
 			if trigger != nil {
 				trigger()
