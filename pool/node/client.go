@@ -195,42 +195,22 @@ func (c *Client) call(ctx context.Context, hc *http.Client, method string, param
 	if err != nil {
 		return fmt.Errorf("node: %s: encode request: %w", method, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	raw, status, err := c.post(ctx, hc, method, body)
 	if err != nil {
-		return fmt.Errorf("node: %s: %w", method, err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", c.auth)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("node: %s: %w", method, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
-	if err != nil {
-		return fmt.Errorf("node: %s: read reply: %w", method, err)
-	}
-	if len(raw) > maxReplyBytes {
-		return &ParseError{Method: method, Err: fmt.Errorf("reply larger than %d bytes", maxReplyBytes)}
-	}
-	if len(bytes.TrimSpace(raw)) == 0 {
-		if resp.StatusCode != http.StatusOK {
-			return &HTTPError{Method: method, StatusCode: resp.StatusCode}
-		}
-		return &EmptyBodyError{Method: method, StatusCode: resp.StatusCode}
+		return err
 	}
 	var r response
 	if err := json.Unmarshal(raw, &r); err != nil {
-		if resp.StatusCode != http.StatusOK {
-			return &HTTPError{Method: method, StatusCode: resp.StatusCode, Body: snippet(raw)}
+		if status != http.StatusOK {
+			return &HTTPError{Method: method, StatusCode: status, Body: snippet(raw)}
 		}
 		return &ParseError{Method: method, Err: err}
 	}
 	if r.Error != nil {
 		return &RPCError{Method: method, Code: r.Error.Code, Message: r.Error.Message}
 	}
-	if resp.StatusCode != http.StatusOK {
-		return &HTTPError{Method: method, StatusCode: resp.StatusCode, Body: snippet(raw)}
+	if status != http.StatusOK {
+		return &HTTPError{Method: method, StatusCode: status, Body: snippet(raw)}
 	}
 	if result == nil {
 		return nil
@@ -239,6 +219,126 @@ func (c *Client) call(ctx context.Context, hc *http.Client, method string, param
 		return &ParseError{Method: method, Err: err}
 	}
 	return nil
+}
+
+// post sends one request body and returns the non-empty reply body and the
+// HTTP status.
+func (c *Client) post(ctx context.Context, hc *http.Client, method string, body []byte) ([]byte, int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, 0, fmt.Errorf("node: %s: %w", method, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", c.auth)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, 0, fmt.Errorf("node: %s: %w", method, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
+	if err != nil {
+		return nil, 0, fmt.Errorf("node: %s: read reply: %w", method, err)
+	}
+	if len(raw) > maxReplyBytes {
+		return nil, 0, &ParseError{Method: method, Err: fmt.Errorf("reply larger than %d bytes", maxReplyBytes)}
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		if resp.StatusCode != http.StatusOK {
+			return nil, 0, &HTTPError{Method: method, StatusCode: resp.StatusCode}
+		}
+		return nil, 0, &EmptyBodyError{Method: method, StatusCode: resp.StatusCode}
+	}
+	return raw, resp.StatusCode, nil
+}
+
+// MaxBatch bounds the number of calls in one CallBatch request.
+const MaxBatch = 1000
+
+// CallBatch performs len(params) calls of method in one JSON-RPC batch
+// request (an array of requests; Bitcoin Core and btcd both answer one with
+// an array, btcd processing the entries one after another). results[i]
+// receives call i's result and errs[i] its *RPCError or *ParseError (nil on
+// success). err is a failure of the whole request: transport, HTTP status,
+// an unparsable reply, or a reply missing an entry; errs is then nil.
+// len(results) must equal len(params), at most MaxBatch; a nil results[i]
+// discards that result. The metrics record one observation per batch under
+// the method name with a "/batch" suffix.
+func (c *Client) CallBatch(ctx context.Context, method string, params [][]any, results []any) (errs []error, err error) {
+	label := method + "/batch"
+	start := time.Now()
+	defer func() {
+		c.m.seconds.WithLabelValues(label).Observe(time.Since(start).Seconds())
+		if err != nil {
+			c.m.errors.WithLabelValues(label).Inc()
+		}
+	}()
+	if len(params) != len(results) {
+		return nil, fmt.Errorf("node: %s: %d params for %d results", method, len(params), len(results))
+	}
+	if len(params) == 0 {
+		return nil, nil
+	}
+	if len(params) > MaxBatch {
+		return nil, fmt.Errorf("node: %s: batch of %d calls exceeds %d", method, len(params), MaxBatch)
+	}
+	n := uint64(len(params))
+	first := c.nextID.Add(n) - n + 1
+	reqs := make([]request, len(params))
+	for i, p := range params {
+		if p == nil {
+			p = []any{}
+		}
+		reqs[i] = request{JSONRPC: "1.0", ID: first + uint64(i), Method: method, Params: p}
+	}
+	body, err := json.Marshal(reqs)
+	if err != nil {
+		return nil, fmt.Errorf("node: %s: encode request: %w", method, err)
+	}
+	raw, status, err := c.post(ctx, c.http, method, body)
+	if err != nil {
+		return nil, err
+	}
+	var replies []struct {
+		response
+		ID *uint64 `json:"id"`
+	}
+	if err := json.Unmarshal(raw, &replies); err != nil {
+		// A whole-request failure comes back as one object, not an array.
+		var r response
+		if json.Unmarshal(raw, &r) == nil && r.Error != nil {
+			return nil, &RPCError{Method: method, Code: r.Error.Code, Message: r.Error.Message}
+		}
+		if status != http.StatusOK {
+			return nil, &HTTPError{Method: method, StatusCode: status, Body: snippet(raw)}
+		}
+		return nil, &ParseError{Method: method, Err: err}
+	}
+	if status != http.StatusOK {
+		return nil, &HTTPError{Method: method, StatusCode: status, Body: snippet(raw)}
+	}
+	errs = make([]error, len(params))
+	got := make([]bool, len(params))
+	for _, r := range replies {
+		if r.ID == nil || *r.ID < first || *r.ID-first >= n || got[*r.ID-first] {
+			return nil, &ParseError{Method: method, Field: "id", Err: errors.New("reply with an unknown or repeated id")}
+		}
+		i := *r.ID - first
+		got[i] = true
+		switch {
+		case r.Error != nil:
+			errs[i] = &RPCError{Method: method, Code: r.Error.Code, Message: r.Error.Message}
+		case results[i] != nil:
+			if err := json.Unmarshal(r.Result, results[i]); err != nil {
+				errs[i] = &ParseError{Method: method, Err: err}
+			}
+		}
+	}
+	for i := range got {
+		if !got[i] {
+			return nil, &ParseError{Method: method, Field: "id", Err: fmt.Errorf("no reply for call %d of %d", i, n)}
+		}
+	}
+	return errs, nil
 }
 
 func snippet(b []byte) string {
