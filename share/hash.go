@@ -56,3 +56,6 @@ func PutHeader(h *Header, version uint32, prevHash, merkleRoot *[32]byte, ntime,
 	binary.LittleEndian.PutUint32(h[72:], bits)
 	binary.LittleEndian.PutUint32(h[76:], nonce)
 }
+
+// AppendVarInt appends v as a Bitcoin CompactSize (the shortest encoding).
+func AppendVarInt(b []byte, v uint64) []byte { return appendVarInt(b, v) }
