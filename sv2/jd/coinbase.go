@@ -81,7 +81,7 @@ func ParseDeclaredCoinbase(prefix, suffix []byte) (*DeclaredCoinbase, error) {
 	c := &DeclaredCoinbase{Prefix: prefix, Suffix: suffix}
 	r := &byteReader{b: prefix}
 	c.Version = r.u32("version")
-	if r.left() >= 1 && prefix[4] == 0 {
+	if r.err == nil && r.left() >= 1 && prefix[4] == 0 {
 		// Marker: a flag of 1 must follow (a bare 0 is an input count of
 		// zero, which Core would read as a marker anyway).
 		if r.left() < 2 || prefix[5] != 1 {
@@ -177,28 +177,10 @@ func bip34Height(script []byte) (int64, error) {
 	for i := n - 1; i >= 0; i-- {
 		h = h<<8 | int64(num[i])
 	}
-	if !bytes.Equal(script[:1+n], heightPush(h)) {
+	if !bytes.Equal(script[:1+n], share.HeightPush(h)) {
 		return 0, fmt.Errorf("BIP34 height %d is not minimally encoded", h)
 	}
 	return h, nil
-}
-
-// heightPush is the minimal BIP34 push of h ≥ 0.
-func heightPush(h int64) []byte {
-	switch {
-	case h == 0:
-		return []byte{0x00}
-	case h <= 16:
-		return []byte{byte(0x50 + h)}
-	}
-	var num []byte
-	for v := h; v > 0; v >>= 8 {
-		num = append(num, byte(v))
-	}
-	if num[len(num)-1]&0x80 != 0 {
-		num = append(num, 0)
-	}
-	return append([]byte{byte(len(num))}, num...)
 }
 
 // StrippedCoinbase returns the non-witness (txid) serialization with the

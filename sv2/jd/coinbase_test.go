@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/adit-pool/adit/share"
 )
 
 func TestParseDeclaredCoinbase(t *testing.T) {
@@ -40,7 +42,7 @@ func TestParseDeclaredCoinbase(t *testing.T) {
 
 func TestBIP34Heights(t *testing.T) {
 	for _, h := range []int64{0, 1, 16, 17, 127, 128, 255, 256, 32767, 32768, 8388607, 8388608, 1 << 30} {
-		got, err := bip34Height(append(heightPush(h), 0xaa, 0xbb))
+		got, err := bip34Height(append(share.HeightPush(h), 0xaa, 0xbb))
 		if err != nil || got != h {
 			t.Errorf("height %d: got %d, %v", h, got, err)
 		}
@@ -83,6 +85,7 @@ func TestParseDeclaredCoinbaseRefusals(t *testing.T) {
 		code           string
 	}{
 		{"empty", nil, nil, CodeInvalidCoinbaseTx},
+		{"three-byte prefix", []byte{1, 2, 3}, gs, CodeInvalidCoinbaseTx}, // regression, as in parseTx
 		{"short prefix", gp[:20], gs, CodeInvalidCoinbaseTx},
 		{"prefix ends in outpoint", gp[:42], gs, CodeInvalidCoinbaseTx},
 		{"two inputs", twoIn, gs, CodeInvalidCoinbaseTxInput},

@@ -397,7 +397,7 @@ func checkBlock(t *testing.T, b []byte, prev [32]byte, version, ntime, nonce uin
 // customJob is the SetCustomMiningJob an honest JDC sends for d.
 func customJob(d *Declaration) *codec.SetCustomMiningJob {
 	return &codec.SetCustomMiningJob{ChannelID: 1, RequestID: 1, Version: d.Version, PrevHash: d.PrevHash, NBits: d.Bits,
-		CoinbaseTxVersion: d.CoinbaseTxVersion, CoinbasePrefix: d.ScriptSig[:d.Coinbase.ExtranonceOffset],
+		CoinbaseTxVersion: d.CoinbaseTxVersion, CoinbasePrefix: append([]byte(nil), d.ScriptSig[:d.Coinbase.ExtranonceOffset]...),
 		CoinbaseTxInputNSequence: d.Sequence, CoinbaseTxOutputs: d.Outputs, CoinbaseTxLocktime: d.Locktime,
 		MerklePath: d.MerkleBranch}
 }

@@ -175,7 +175,7 @@ func parseTx(raw []byte) (*tx, error) {
 	r := &byteReader{b: raw}
 	r.u32("version")
 	t := &tx{Raw: raw}
-	if r.left() >= 2 && raw[4] == 0 {
+	if r.err == nil && r.left() >= 2 && raw[4] == 0 {
 		if raw[5] != 1 {
 			return nil, fmt.Errorf("%w: segwit flag %#x", errTxFormat, raw[5])
 		}
