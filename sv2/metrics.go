@@ -9,17 +9,12 @@ import (
 	"github.com/adit-pool/adit/stratum/connlimit"
 	"github.com/adit-pool/adit/stratum/sendq"
 	"github.com/adit-pool/adit/stratum/srvmetrics"
+	"github.com/adit-pool/adit/sv2/noise"
 )
 
 // Bounded label values of the sv2 metrics.
 const (
-	// handshake results
-	hsOK        = "ok"
-	hsTimeout   = "timeout"
-	hsTruncated = "truncated"
-	hsInvalid   = "invalid"
-	hsShutdown  = "shutdown"
-	hsError     = "error"
+	// handshake results: noise.Results()
 
 	// disconnect reasons
 	discClientClosed  = "client_closed"
@@ -55,8 +50,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, shares *prometheus.CounterVec, conns prometheus.Gauge) (*metrics, error) {
 	m := &metrics{
 		handshakes: srvmetrics.CounterVec("adit_sv2_handshakes_total",
-			"Stratum V2 Noise handshakes by result.", "result",
-			hsOK, hsTimeout, hsTruncated, hsInvalid, hsShutdown, hsError),
+			"Stratum V2 Noise handshakes by result.", "result", noise.Results()...),
 		handshakeSecs: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "adit_sv2_handshake_seconds",
 			Help:    "Duration of successful Stratum V2 Noise handshakes (server side, from accept).",

@@ -3,9 +3,7 @@ package sv2
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,7 +49,7 @@ type Server struct {
 	deps    Deps
 	log     *zap.Logger
 	m       *metrics
-	hsSem   chan struct{}
+	gate    *noise.Gate
 	serving atomic.Bool
 	nextID  atomic.Uint64
 
@@ -85,11 +83,12 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		cfg:    cfg,
-		deps:   deps,
-		log:    deps.Log.Named("sv2"),
-		m:      m,
-		hsSem:  make(chan struct{}, cfg.HandshakeConcurrency),
+		cfg:  cfg,
+		deps: deps,
+		log:  deps.Log.Named("sv2"),
+		m:    m,
+		gate: noise.NewGate(cfg.HandshakeConcurrency, noise.Responder{
+			Keys: deps.Keys, MaxFrameLength: uint32(cfg.MaxFrameLength)}),
 		limits: connlimit.New(cfg.MaxConns, cfg.MaxConnsPerIP),
 	}, nil
 }
@@ -214,48 +213,15 @@ func (s *Server) acceptLoop(ctx context.Context, ln net.Listener, encrypted bool
 // handshake runs the Noise responder under the concurrency limit, within
 // HandshakeTimeout of accept, and counts the outcome.
 func (s *Server) handshake(ctx context.Context, c net.Conn, accepted time.Time) (*noise.Conn, bool) {
-	hctx, cancel := context.WithDeadline(ctx, accepted.Add(s.cfg.HandshakeTimeout))
-	defer cancel()
-	select {
-	case s.hsSem <- struct{}{}:
-	case <-hctx.Done():
-		s.handshakeFailed(ctx, c, hctx.Err())
-		return nil, false
-	}
-	defer func() { <-s.hsSem }()
-	r := noise.Responder{
-		Keys:           s.deps.Keys,
-		Timeout:        time.Until(accepted.Add(s.cfg.HandshakeTimeout)),
-		MaxFrameLength: uint32(s.cfg.MaxFrameLength),
-	}
-	if r.Timeout <= 0 {
-		s.handshakeFailed(ctx, c, context.DeadlineExceeded)
-		return nil, false
-	}
-	nc, err := r.Handshake(hctx, c)
+	nc, err := s.gate.Handshake(ctx, c, accepted.Add(s.cfg.HandshakeTimeout))
+	result := noise.Result(ctx, err)
+	s.m.handshakes.WithLabelValues(result).Inc()
 	if err != nil {
-		s.handshakeFailed(ctx, c, err)
+		s.log.Debug("sv2 handshake failed", zap.String("result", result), zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
 		return nil, false
 	}
-	s.m.handshakes.WithLabelValues(hsOK).Inc()
 	s.m.handshakeSecs.Observe(time.Since(accepted).Seconds())
 	return nc, true
-}
-
-func (s *Server) handshakeFailed(ctx context.Context, c net.Conn, err error) {
-	result := hsError
-	switch {
-	case ctx.Err() != nil:
-		result = hsShutdown
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
-		result = hsTimeout
-	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		result = hsTruncated
-	case errors.Is(err, noise.ErrInvalidKey), errors.Is(err, noise.ErrDecrypt):
-		result = hsInvalid
-	}
-	s.m.handshakes.WithLabelValues(result).Inc()
-	s.log.Debug("sv2 handshake failed", zap.String("result", result), zap.Stringer("remote", c.RemoteAddr()), zap.Error(err))
 }
 
 // admit applies the connection limits; a refused connection is closed. An

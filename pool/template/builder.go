@@ -182,25 +182,8 @@ func (b *Builder) tag(heightLen int) []byte {
 	return []byte(tag)
 }
 
-// bip34Height returns the minimal script push of height, exactly as Bitcoin
-// Core's `CScript() << height`: OP_0 for 0, OP_1..OP_16 for 1..16, otherwise a
-// push of the minimal little-endian sign-magnitude number.
-func bip34Height(h int64) []byte {
-	switch {
-	case h == 0:
-		return []byte{0x00}
-	case h >= 1 && h <= 16:
-		return []byte{0x50 + byte(h)}
-	}
-	var num []byte
-	for v := h; v > 0; v >>= 8 {
-		num = append(num, byte(v))
-	}
-	if num[len(num)-1]&0x80 != 0 {
-		num = append(num, 0x00)
-	}
-	return append([]byte{byte(len(num))}, num...)
-}
+// bip34Height returns the minimal script push of height (share.HeightPush).
+func bip34Height(h int64) []byte { return share.HeightPush(h) }
 
 func appendOutput(b []byte, value int64, script []byte) []byte {
 	b = binary.LittleEndian.AppendUint64(b, uint64(value))

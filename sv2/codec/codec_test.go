@@ -332,6 +332,32 @@ func TestByteVectors(t *testing.T) {
 			"0000 70 060000 64000000 0400"},
 		{"RequestTransactionData.Success", &RequestTransactionDataSuccess{TemplateID: 1, ExcessData: nil, TransactionList: [][]byte{{0x01, 0x02}}},
 			"0000 74 110000 0100000000000000 0000 0100 020000 0102"},
+		// Job Declaration (SV2-JD.md §1.1/§1.2): no channel bit; wtxid_list
+		// SEQ0_64K[U256]; transaction_list SEQ0_64K[B0_16M]; PushSolution
+		// nonce before ntime. SetCustomMiningJob carries the channel bit.
+		{"AllocateMiningJobToken", &AllocateMiningJobToken{UserIdentifier: "u", RequestID: 7},
+			"0000 50 060000 01 75 07000000"},
+		{"AllocateMiningJobToken.Success", &AllocateMiningJobTokenSuccess{RequestID: 7, MiningJobToken: []byte{0xaa, 0xbb},
+			CoinbaseTxOutputs: unhex(t, "01 0000000000000000 01 51")},
+			"0000 51 140000 07000000 02 aabb 0b00 01 0000000000000000 01 51"},
+		{"DeclareMiningJob", &DeclareMiningJob{RequestID: 1, MiningJobToken: []byte{0xcc}, Version: 0x20000000,
+			CoinbaseTxPrefix: []byte{1, 2}, CoinbaseTxSuffix: []byte{3}, WtxidList: []U256{{0: 0x11}}},
+			"0000 57 350000 01000000 01 cc 00000020 0200 0102 0100 03 0100 11" + strings.Repeat("00", 31) + " 0000"},
+		{"DeclareMiningJob.Success", &DeclareMiningJobSuccess{RequestID: 1, NewMiningJobToken: []byte{0xdd}},
+			"0000 58 060000 01000000 01 dd"},
+		{"DeclareMiningJob.Error", &DeclareMiningJobError{RequestID: 1, ErrorCode: "invalid-job", ErrorDetails: []byte("x")},
+			"0000 59 130000 01000000 0b" + hex.EncodeToString([]byte("invalid-job")) + " 0100 78"},
+		{"ProvideMissingTransactions", &ProvideMissingTransactions{RequestID: 1, UnknownTxPositionList: []uint16{0, 2}},
+			"0000 55 0a0000 01000000 0200 0000 0200"},
+		{"ProvideMissingTransactions.Success", &ProvideMissingTransactionsSuccess{RequestID: 1, TransactionList: [][]byte{{0xee}}},
+			"0000 56 0a0000 01000000 0100 010000 ee"},
+		{"PushSolution", &PushSolution{Extranonce: []byte{0xaa}, PrevHash: U256{0: 1}, Nonce: 0xdeadbeef, NTime: 0x65000000, NBits: 0x207fffff, Version: 0x20000000},
+			"0000 60 320000 01 aa 01" + strings.Repeat("00", 31) + " efbeadde 00000065 ffff7f20 00000020"},
+		{"SetCustomMiningJob", &SetCustomMiningJob{ChannelID: 1, RequestID: 2, MiningJobToken: []byte{0xaa}, Version: 0x20000000,
+			MinNTime: 5, NBits: 0x207fffff, CoinbaseTxVersion: 2, CoinbasePrefix: []byte{1, 2}, CoinbaseTxInputNSequence: 0xffffffff,
+			CoinbaseTxOutputs: []byte{0}},
+			"0080 22 490000 01000000 02000000 01 aa 00000020 " + strings.Repeat("00", 32) +
+				" 05000000 ffff7f20 02000000 02 0102 ffffffff 0100 00 00000000 00"},
 		{"ChannelEndpointChanged", &ChannelEndpointChanged{ChannelID: 5}, "0080 03 040000 05000000"},
 		// Extensions Negotiation: extension_type 0x0001, no channel bit.
 		{"RequestExtensions", &RequestExtensions{RequestID: 7, RequestedExtensions: []uint16{0x0002, 0x0003}},
