@@ -37,6 +37,7 @@ type Config struct {
 	Templates TemplatesConfig `toml:"templates"`
 	Stratum   StratumConfig   `toml:"stratum"`
 	SV2       SV2Config       `toml:"sv2"`
+	JD        JDConfig        `toml:"jd"`
 	Vardiff   VardiffConfig   `toml:"vardiff"`
 	HTTP      HTTPConfig      `toml:"http"`
 	Log       LogConfig       `toml:"log"`
@@ -127,6 +128,36 @@ type SV2Config struct {
 	// is acknowledged at once).
 	SuccessBatch    int      `toml:"success_batch"`
 	SuccessInterval Duration `toml:"success_interval"`
+}
+
+// JDConfig opens Stratum V2 Job Declaration: miners declare their own block
+// templates to the Job Declaration Server and mine them on extended
+// channels of the mining port with SetCustomMiningJob. Zero values take the
+// sv2/jd defaults.
+type JDConfig struct {
+	// Listen is the JDS's Noise listener ("" disables Job Declaration). It
+	// uses the mining port's authority key and certificates.
+	Listen        string `toml:"listen"`
+	MaxConns      int    `toml:"max_conns"`
+	MaxConnsPerIP int    `toml:"max_conns_per_ip"`
+	// AllocatedTokenLifetime bounds the wait from AllocateMiningJobToken to
+	// DeclareMiningJob; ActiveTokenLifetime the wait from
+	// DeclareMiningJob.Success to SetCustomMiningJob. Tokens are single use.
+	AllocatedTokenLifetime Duration `toml:"allocated_token_lifetime"`
+	ActiveTokenLifetime    Duration `toml:"active_token_lifetime"`
+	// Per-connection rate limits.
+	AllocationsPerMinute  int `toml:"allocations_per_minute"`
+	DeclarationsPerMinute int `toml:"declarations_per_minute"`
+	// MaxWtxids bounds a declaration's transaction list.
+	MaxWtxids int `toml:"max_wtxids"`
+	// ProposalTimeout bounds the node's check of a declared block;
+	// MissingTxsTimeout the wait for ProvideMissingTransactions.Success.
+	ProposalTimeout   Duration `toml:"proposal_timeout"`
+	MissingTxsTimeout Duration `toml:"missing_txs_timeout"`
+	// MirrorInterval is how often the mempool mirror refreshes from the
+	// first node; MirrorMaxBytes bounds its memory.
+	MirrorInterval Duration `toml:"mirror_interval"`
+	MirrorMaxBytes int64    `toml:"mirror_max_bytes"`
 }
 
 // HTTPConfig is the metrics, API and dashboard listener.
@@ -359,6 +390,9 @@ func (c *Config) Validate() error {
 		if c.SV2.PlaintextListen != "" && c.Network == "mainnet" {
 			errs = append(errs, errors.New("sv2.plaintext_listen is for tests and refused on mainnet"))
 		}
+	}
+	if c.JD.Listen != "" && (c.SV2.Listen == "" || c.SV2.AuthorityKeyFile == "") {
+		errs = append(errs, errors.New("jd.listen needs sv2.listen and sv2.authority_key_file: declared jobs are mined on the Stratum V2 port, under its authority key"))
 	}
 	if c.HTTP.Listen == "" {
 		errs = append(errs, errors.New("http.listen is required"))

@@ -47,6 +47,7 @@ type Pool struct {
 	source    *template.Source
 	stratum   *stratum.Server
 	sv2       *sv2.Server // nil when Stratum V2 is off
+	jd        *jobDeclaration // nil when Job Declaration is off
 	storage   *storage
 	hashrate  hashrateWindow
 
@@ -147,8 +148,8 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 			return nil, err
 		}
 	}
-	p.blocks, err = newBlockKeeper(journal, blocks, template.NewSubmitter(nodes, log.Named("submit"), tmetrics),
-		log.Named("blocks"), newBlockMetrics(deps.Registerer))
+	submitter := template.NewSubmitter(nodes, log.Named("submit"), tmetrics)
+	p.blocks, err = newBlockKeeper(journal, blocks, submitter, log.Named("blocks"), newBlockMetrics(deps.Registerer))
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +189,19 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 		return nil, err
 	}
 	if cfg.SV2.Listen != "" || cfg.SV2.PlaintextListen != "" {
-		if p.sv2, err = p.newSV2Server(deps); err != nil {
+		authority, err := keys.LoadSecretKeyFile(cfg.SV2.AuthorityKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("sv2.authority_key_file: %w", err)
+		}
+		// One key source: the JDS presents the mining port's certificates.
+		keySource := &noise.KeyRotator{Authority: authority, Validity: cfg.SV2.CertificateValidity.D()}
+		if cfg.JD.Listen != "" {
+			p.jd, err = newJobDeclaration(&p.cfg, params, nodes, p.backend, submitter, keySource, script, log.Named("jd"), deps.Registerer)
+			if err != nil {
+				return nil, err
+			}
+		}
+		if p.sv2, err = p.newSV2Server(deps, keySource); err != nil {
 			return nil, err
 		}
 	}
@@ -197,12 +210,8 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 
 // newSV2Server builds the Stratum V2 server on the same validator and
 // backend as Stratum V1.
-func (p *Pool) newSV2Server(deps Deps) (*sv2.Server, error) {
+func (p *Pool) newSV2Server(deps Deps, keySource noise.KeySource) (*sv2.Server, error) {
 	c := p.cfg.SV2
-	authority, err := keys.LoadSecretKeyFile(c.AuthorityKeyFile)
-	if err != nil {
-		return nil, fmt.Errorf("sv2.authority_key_file: %w", err)
-	}
 	listen := c.Listen
 	if listen == "" {
 		listen = "-" // plaintext only
@@ -218,7 +227,7 @@ func (p *Pool) newSV2Server(deps Deps) (*sv2.Server, error) {
 	}.WithDefaults(), sv2.Deps{
 		Validator:   p.validator,
 		Backend:     p.backend,
-		Keys:        &noise.KeyRotator{Authority: authority, Validity: c.CertificateValidity.D()},
+		Keys:        keySource,
 		Log:         p.log.Named("sv2"),
 		Registerer:  deps.Registerer,
 		Shares:      p.m.shares.MustCurryWith(prometheus.Labels{"protocol": share.ProtocolV2.String()}),
@@ -268,6 +277,9 @@ func (p *Pool) Run(ctx context.Context) error {
 	g.Go(serveMiners(p.stratum.Run))
 	if p.sv2 != nil {
 		g.Go(serveMiners(p.sv2.Run))
+	}
+	if p.jd != nil {
+		p.jd.run(gctx, g, serveMiners)
 	}
 	srv := &http.Server{Handler: p.httpHandler(p.gatherer), ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {

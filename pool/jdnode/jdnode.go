@@ -13,34 +13,11 @@ import (
 
 	"github.com/adit-pool/adit/pool/mempool"
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/sv2/jd"
 	"github.com/btcsuite/btcd/blockchain"
 	"github.com/btcsuite/btcd/chaincfg"
 	"go.uber.org/zap"
 )
-
-// Tip describes the block the pool's node would build next. It must stay
-// identical to sv2/jd's Tip.
-type Tip struct {
-	// PrevHash is the hash the next block builds on, internal byte order.
-	PrevHash [32]byte
-	// Height is the next block's height.
-	Height  int64
-	Bits    uint32
-	MinTime uint32
-	CurTime uint32
-	// Subsidy is the next block's subsidy in satoshis (without fees).
-	Subsidy int64
-}
-
-// Node is what sv2/jd uses; *Adapter implements it. It must stay identical
-// to sv2/jd's Node.
-type Node interface {
-	Tip() (Tip, bool)
-	LookupTxs(wtxids [][32]byte) (txs [][]byte, fees []int64)
-	Propose(ctx context.Context, block []byte) (reason string, err error)
-	SubmitBlock(ctx context.Context, block []byte, hash [32]byte) (accepted bool, err error)
-	AddTxs(txs [][]byte)
-}
 
 // Proposer checks a block without accepting it (BIP23); *node.Client
 // implements it.
@@ -86,7 +63,7 @@ type Adapter struct {
 	running atomic.Bool
 }
 
-var _ Node = (*Adapter)(nil)
+var _ jd.Node = (*Adapter)(nil)
 
 // New returns an Adapter. log may be nil.
 func New(cfg Config, log *zap.Logger) (*Adapter, error) {
@@ -144,12 +121,12 @@ func (a *Adapter) SetJob(j *share.Job) {
 
 // Tip returns the next block's context from the pool's newest job; false
 // before the first job.
-func (a *Adapter) Tip() (Tip, bool) {
+func (a *Adapter) Tip() (jd.Tip, bool) {
 	j := a.latest.Load()
 	if j == nil || j.Height < 1 || j.Height > math.MaxInt32 {
-		return Tip{}, false
+		return jd.Tip{}, false
 	}
-	return Tip{
+	return jd.Tip{
 		PrevHash: j.PrevHash,
 		Height:   j.Height,
 		Bits:     j.Bits,

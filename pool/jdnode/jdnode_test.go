@@ -11,6 +11,7 @@ import (
 	"github.com/adit-pool/adit/pool/mempool"
 	"github.com/adit-pool/adit/pool/node"
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/sv2/jd"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"go.uber.org/goleak"
@@ -95,7 +96,7 @@ func TestAdapter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n jdnode.Node = a
+	var n jd.Node = a
 	if _, ok := n.Tip(); ok {
 		t.Fatal("tip before any job")
 	}
@@ -105,7 +106,7 @@ func TestAdapter(t *testing.T) {
 
 	// Regtest halves every 150 blocks: height 300 pays 12.5 BTC.
 	f.ch <- &share.Job{PrevHash: [32]byte{1}, Height: 300, Bits: 0x207fffff, MinTime: 10, CurTime: 20}
-	var tip jdnode.Tip
+	var tip jd.Tip
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var ok bool
@@ -114,7 +115,7 @@ func TestAdapter(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	want := jdnode.Tip{PrevHash: [32]byte{1}, Height: 300, Bits: 0x207fffff, MinTime: 10, CurTime: 20, Subsidy: 1_250_000_000}
+	want := jd.Tip{PrevHash: [32]byte{1}, Height: 300, Bits: 0x207fffff, MinTime: 10, CurTime: 20, Subsidy: 1_250_000_000}
 	if tip != want {
 		t.Fatalf("tip %+v, want %+v", tip, want)
 	}
