@@ -46,7 +46,7 @@ type Pool struct {
 	blocks    *blockKeeper
 	source    *template.Source
 	stratum   *stratum.Server
-	sv2       *sv2.Server // nil when Stratum V2 is off
+	sv2       *sv2.Server     // nil when Stratum V2 is off
 	jd        *jobDeclaration // nil when Job Declaration is off
 	storage   *storage
 	hashrate  hashrateWindow
