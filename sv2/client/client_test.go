@@ -78,9 +78,15 @@ func (p *fakePool) send(m codec.Message) {
 
 func dialFake(t *testing.T, p *fakePool) *client.Client {
 	t.Helper()
+	return dialFakeFlags(t, p, 0)
+}
+
+// dialFakeFlags dials p with SetupConnection flags.
+func dialFakeFlags(t *testing.T, p *fakePool, flags uint32) *client.Client {
+	t.Helper()
 	done := make(chan struct{})
 	go func() { defer close(done); p.accept() }()
-	c, err := client.Dial(context.Background(), p.addr(), client.Config{Plaintext: true})
+	c, err := client.Dial(context.Background(), p.addr(), client.Config{Plaintext: true, Flags: flags})
 	if err != nil {
 		t.Fatal(err)
 	}
