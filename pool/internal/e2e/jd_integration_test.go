@@ -7,10 +7,15 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/adit-pool/adit/pool/internal/regtest"
@@ -159,5 +164,55 @@ func TestIntegrationDeclaredJobBlock(t *testing.T) {
 	blk = mineAndSubmit("excluded", jdclient.BuildConfig{Exclude: func(h chainhash.Hash) bool { return h == ex }}, 1)
 	if len(blk.Transactions) != 2 || blk.Transactions[1].TxHash() != other.TxHash() {
 		t.Fatal("the excluded block does not hold just the unrelated transaction")
+	}
+}
+
+// TestIntegrationJDMinerFallsBackToSolo: adit-miner -jd whose JDS and pool
+// ports are closed falls back to solo mining on its own btcd: blocks
+// paying -solo-address, tagged with -jd-tag, and a summary in mode solo
+// with the fallback and the blocks counted.
+func TestIntegrationJDMinerFallsBackToSolo(t *testing.T) {
+	n := regtest.Start(t, regtest.Options{})
+	c := n.Client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := c.Generate(ctx, 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	closed := "127.0.0.1:" + strconv.Itoa(FreePort(t))
+	miner := Start(t, "adit-miner -jd", bins.Miner, []string{"ADIT_NODE_PASS=" + n.Password},
+		"-jd", "-jd-pool", closed, "-sv2", "-pool", closed, "-insecure-skip-verify",
+		"-node-url", n.RPCURL, "-node-user", n.User, "-solo-address", minerAddress1, "-jd-tag", "/adit-jd-e2e/",
+		"-jd-retry", "1s", "-user", minerAddress1+".jd", "-threads", "1", "-json")
+	Eventually(t, 60*time.Second, "5 solo blocks", func() bool {
+		h, err := c.GetBlockCount(ctx)
+		return err == nil && h >= 6
+	})
+	if err := miner.Signal(syscall.SIGINT, 10*time.Second); err != nil {
+		t.Fatalf("miner exit: %v", err)
+	}
+	s, err := ParseFleetSummary(miner.Output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Mode != "solo" || s.Fallbacks < 1 || s.BlocksSolo < 5 || s.BlocksPool != 0 {
+		t.Fatalf("summary: mode %q, fallbacks %d, blocks solo %d pool %d", s.Mode, s.Fallbacks, s.BlocksSolo, s.BlocksPool)
+	}
+	payout, _ := btcutil.DecodeAddress(minerAddress1, &chaincfg.RegressionNetParams)
+	want, _ := txscript.PayToAddrScript(payout)
+	best, err := c.GetBlockCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h := int64(2); h <= best; h++ {
+		hash, err := c.GetBlockHash(ctx, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		blk := GetBlock(t, c, hash)
+		cb := blk.Transactions[0]
+		if !bytes.Contains(cb.TxIn[0].SignatureScript, []byte("/adit-jd-e2e/")) || !bytes.Equal(cb.TxOut[0].PkScript, want) {
+			t.Fatalf("block %d: scriptSig %x pays %x, want the solo address", h, cb.TxIn[0].SignatureScript, cb.TxOut[0].PkScript)
+		}
 	}
 }
