@@ -41,6 +41,9 @@ type recorder struct {
 
 	maxShares uint64 // 0: unlimited
 	limitHit  func()
+
+	// jd counts Job Declaration (nil unless a miner runs in JD mode).
+	jd *jdRecorder
 }
 
 func newRecorder(maxShares uint64, limitHit func()) *recorder {
@@ -155,6 +158,9 @@ type summary struct {
 	// ByProtocol splits accepted, rejected and latency by protocol
 	// ("v1", "v2"); only protocols with submissions are listed.
 	ByProtocol map[string]protoSummary `json:"by_protocol,omitempty"`
+	// The JD miner's mode, fallbacks, declared jobs and blocks (JD mode
+	// only).
+	*jdSummary
 }
 
 func (r *recorder) summary(miners, threads int, elapsed time.Duration, hashes uint64) summary {
@@ -180,6 +186,9 @@ func (r *recorder) summary(miners, threads int, elapsed time.Duration, hashes ui
 		s.SharesPerSecond = float64(r.accepted) / sec
 	}
 	s.LatencyP50Ms, s.LatencyP99Ms, s.LatencyMaxMs = percentiles(r.latencies)
+	if r.jd != nil {
+		s.jdSummary = r.jd.summary()
+	}
 	if len(r.byProto) > 0 {
 		s.ByProtocol = make(map[string]protoSummary, len(r.byProto))
 		for p, c := range r.byProto {
@@ -226,6 +235,10 @@ func (s *summary) writeText(w io.Writer) {
 	if len(extra) > 0 {
 		fmt.Fprintln(w, strings.Join(extra, ", "))
 	}
+	if j := s.jdSummary; j != nil {
+		fmt.Fprintf(w, "job declaration: mode %s, fallbacks %d, declared jobs accepted %d, rejected %v, blocks solo %d, pool %d\n",
+			j.Mode, j.Fallbacks, j.DeclaredJobs.Accepted, j.DeclaredJobs.Rejected, j.BlocksSolo, j.BlocksPool)
+	}
 	fmt.Fprintf(w, "submit→reply latency p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", s.LatencyP50Ms, s.LatencyP99Ms, s.LatencyMaxMs)
 	s.writeProtocols(w)
 }
@@ -245,6 +258,8 @@ type fleetConfig struct {
 	// Miners-V2Miners … Miners-1); the others Stratum V1.
 	V2Miners int
 	V2       *v2Config
+	// JD makes the (single) miner a Job Declarator Client.
+	JD *jdConfig
 }
 
 // fleetUsername gives miner i of a fleet its own worker name:
@@ -262,6 +277,9 @@ func runFleet(ctx context.Context, cfg fleetConfig, log *zap.Logger) summary {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rec := newRecorder(cfg.MaxShares, cancel)
+	if cfg.JD != nil {
+		rec.jd = &jdRecorder{}
+	}
 	if cfg.DialConcurrency < 1 {
 		cfg.DialConcurrency = 32
 	}
@@ -278,7 +296,7 @@ func runFleet(ctx context.Context, cfg fleetConfig, log *zap.Logger) summary {
 		mc := cfg.Base
 		mc.DialSem = sem
 		if i >= cfg.Miners-cfg.V2Miners {
-			mc.V2 = cfg.V2
+			mc.V2, mc.JD = cfg.V2, cfg.JD
 		}
 		if cfg.Miners > 1 {
 			mc.Client.Username = fleetUsername(mc.Client.Username, i)

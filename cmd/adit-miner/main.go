@@ -51,6 +51,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		level      = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		logFormat  = fs.String("log-format", "console", "log format: console or json")
 		v2         = addV2Flags(fs)
+		jd         = addJDFlags(fs)
 	)
 	fs.StringVar(&cc.Addr, "pool", "127.0.0.1:3333", "pool address host:port")
 	fs.StringVar(&cc.Username, "user", "", "username, conventionally address.worker (required)")
@@ -108,6 +109,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if err := v2.apply(&o.fleet); err != nil {
 		return nil, err
 	}
+	if err := jd.apply(&o.fleet); err != nil {
+		return nil, err
+	}
 	return &o, nil
 }
 
@@ -156,7 +160,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	} else {
 		s.writeText(stdout)
 	}
-	if s.Accepted == 0 && s.DialFailures > 0 {
+	// Nothing accepted and the pool unreachable is a failure, unless a JD
+	// miner found blocks solo meanwhile.
+	if s.Accepted == 0 && s.DialFailures > 0 && (s.jdSummary == nil || s.BlocksSolo+s.BlocksPool == 0) {
 		return 1
 	}
 	return 0

@@ -35,7 +35,10 @@ type minerConfig struct {
 	DialSem chan struct{}
 	// V2, when non-nil, makes the miner speak Stratum V2 (sv2miner.go);
 	// Client then supplies the username, timeout and suggested difficulty.
-	V2  *v2Config
+	V2 *v2Config
+	// JD, when non-nil (with V2), makes the miner a Job Declarator
+	// Client (jdminer.go).
+	JD  *jdConfig
 	Log *zap.Logger
 }
 
@@ -108,6 +111,9 @@ func newMiner(cfg minerConfig, rec *recorder) *miner {
 const redirectSettle = 30 * time.Second
 
 func (m *miner) run(ctx context.Context) error {
+	if m.cfg.JD != nil {
+		return m.runJD(ctx)
+	}
 	redirected := false
 	for {
 		var err error
@@ -443,6 +449,22 @@ func (m *miner) queue(f found) {
 	}
 }
 
+// nextShare returns the next queued share whose work is not stale
+// (counting those dropped as stale), or false when ctx ends.
+func (m *miner) nextShare(ctx context.Context) (found, bool) {
+	for {
+		select {
+		case f := <-m.shares:
+			if f.work.seq() >= m.clean.Load() {
+				return f, true
+			}
+			m.rec.staleDropped()
+		case <-ctx.Done():
+			return found{}, false
+		}
+	}
+}
+
 // submitLoop submits queued shares until ctx ends; queued shares are then
 // discarded, but a submission in flight completes. Shares of work that a
 // clean job has replaced are dropped: the pool would call them stale.
@@ -453,15 +475,9 @@ func (m *miner) submitLoop(ctx context.Context, c *client.Client) {
 		timeout = client.DefaultTimeout
 	}
 	for {
-		var f found
-		select {
-		case f = <-m.shares:
-		case <-ctx.Done():
+		f, ok := m.nextShare(ctx)
+		if !ok {
 			return
-		}
-		if f.work.seq() < m.clean.Load() {
-			m.rec.staleDropped()
-			continue
 		}
 		w := f.work.(v1Job).Work
 		var vb *uint32

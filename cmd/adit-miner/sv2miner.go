@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/sv2"
 	sv2client "github.com/adit-pool/adit/sv2/client"
 	"github.com/adit-pool/adit/sv2/keys"
 )
@@ -123,8 +124,6 @@ type sentShare struct {
 // It dials m.v2Addr; when the pool sent Reconnect it returns the
 // *sv2client.ReconnectError naming the next address.
 func (m *miner) sessionV2(ctx context.Context) error {
-	v2 := m.cfg.V2
-	user := m.cfg.Client.Username
 	timeout := m.cfg.Client.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -139,6 +138,30 @@ func (m *miner) sessionV2(ctx context.Context) error {
 		}
 		return err
 	}
+	return m.mineV2(ctx, c, ch, v2Hooks{})
+}
+
+// v2Hooks adapt mineV2 to Job Declaration (jdminer.go); the zero value is
+// plain pool mining.
+type v2Hooks struct {
+	// accept, when set, filters the Work the dispatcher publishes.
+	accept func(w *sv2client.Work) bool
+	// run, when set, runs beside the session; its error ends it.
+	run func(ctx context.Context) error
+	// found, when set, sees each share before it is submitted upstream.
+	found func(j *v2Job, f found)
+}
+
+// mineV2 mines on channel ch of c until the connection or ctx ends, then
+// closes c (see sessionV2).
+func (m *miner) mineV2(ctx context.Context, c *sv2client.Client, ch *sv2client.Channel, hooks v2Hooks) error {
+	v2 := m.cfg.V2
+	user := m.cfg.Client.Username
+	timeout := m.cfg.Client.Timeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	m.drainShares()
 	m.v2Connected = true
 	m.rec.connected(1)
 	defer m.rec.connected(-1)
@@ -207,7 +230,7 @@ func (m *miner) sessionV2(ctx context.Context) error {
 		for {
 			select {
 			case w := <-c.Work():
-				if w.ChannelID != ch.ID {
+				if w.ChannelID != ch.ID || (hooks.accept != nil && !hooks.accept(&w)) {
 					continue
 				}
 				n++
@@ -255,6 +278,9 @@ func (m *miner) sessionV2(ctx context.Context) error {
 			}
 		}
 	})
+	if hooks.run != nil {
+		g.Go(func() error { return hooks.run(gctx) })
+	}
 	for i := range m.cfg.Threads {
 		g.Go(func() error { m.hashLoop(gctx, i); return nil })
 	}
@@ -262,17 +288,14 @@ func (m *miner) sessionV2(ctx context.Context) error {
 	g.Go(func() error {
 		defer close(submitDone)
 		for {
-			var f found
-			select {
-			case f = <-m.shares:
-			case <-gctx.Done():
+			f, ok := m.nextShare(gctx)
+			if !ok {
 				return nil
 			}
-			if f.work.seq() < m.clean.Load() {
-				m.rec.staleDropped()
-				continue
-			}
 			j := f.work.(*v2Job)
+			if hooks.found != nil {
+				hooks.found(j, f)
+			}
 			mu.Lock()
 			seq, err := c.Submit(j.w, f.en2, f.ntime, f.nonce, j.rolledVersion(f.versionBits))
 			if err != nil {
@@ -284,7 +307,7 @@ func (m *miner) sessionV2(ctx context.Context) error {
 			mu.Unlock()
 		}
 	})
-	err = g.Wait()
+	err := g.Wait()
 	// A Reconnect ends the connection; report it whichever goroutine saw
 	// the end first (a submit may fail on the closed socket).
 	var re *sv2client.ReconnectError
@@ -308,9 +331,13 @@ func (m *miner) dialV2(ctx context.Context, timeout time.Duration) (*sv2client.C
 		}
 	}
 	v2 := m.cfg.V2
+	var flags uint32
+	if m.cfg.JD != nil {
+		flags = sv2.FlagRequiresWorkSelection | sv2.FlagRequiresVersionRolling
+	}
 	c, err := sv2client.Dial(ctx, m.v2Addr, sv2client.Config{
 		Authority: v2.Authority, InsecureSkipVerify: v2.InsecureSkipVerify,
-		Vendor: "adit-miner", Timeout: timeout,
+		Vendor: "adit-miner", Timeout: timeout, Flags: flags,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -324,7 +351,7 @@ func (m *miner) dialV2(ctx context.Context, timeout time.Duration) (*sv2client.C
 	octx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var ch *sv2client.Channel
-	if v2.Extended {
+	if v2.Extended || m.cfg.JD != nil {
 		ch, err = c.OpenExtended(octx, m.cfg.Client.Username, hashrate, 0)
 	} else {
 		ch, err = c.OpenStandard(octx, m.cfg.Client.Username, hashrate)

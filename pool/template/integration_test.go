@@ -12,9 +12,7 @@ import (
 	"github.com/adit-pool/adit/pool/node"
 	"github.com/adit-pool/adit/pool/template"
 	"github.com/adit-pool/adit/share"
-	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
@@ -133,41 +131,19 @@ func TestIntegrationWitnessBlock(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Spend block 1's coinbase (paid to the harness key, P2WPKH).
-	h1, err := c.GetBlockHash(ctx, 1)
+	cb, err := n.Coinbase(ctx, c, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := c.GetBlock(ctx, h1)
+	tx, err := n.Spend(cb, 0, 100_000)
 	if err != nil {
 		t.Fatal(err)
 	}
-	blk, err := btcutil.NewBlockFromBytes(raw)
+	raw, err := regtest.Broadcast(ctx, c, tx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cb := blk.Transactions()[0].MsgTx()
-	prev := cb.TxOut[0]
-	if !bytes.Equal(prev.PkScript, n.MiningScript) {
-		t.Fatalf("block 1 pays %x, not the harness key", prev.PkScript)
-	}
-	tx := wire.NewMsgTx(2)
-	tx.AddTxIn(wire.NewTxIn(wire.NewOutPoint(blk.Transactions()[0].Hash(), 0), nil, nil))
-	tx.AddTxOut(wire.NewTxOut(prev.Value-100_000, n.MiningScript))
-	fetcher := txscript.NewCannedPrevOutputFetcher(prev.PkScript, prev.Value)
-	wit, err := txscript.WitnessSignature(tx, txscript.NewTxSigHashes(tx, fetcher), 0, prev.Value,
-		prev.PkScript, txscript.SigHashAll, n.MiningKey, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tx.TxIn[0].Witness = wit
-	var buf bytes.Buffer
-	if err := tx.Serialize(&buf); err != nil {
-		t.Fatal(err)
-	}
-	txid, err := c.SendRawTransaction(ctx, buf.Bytes())
-	if err != nil {
-		t.Fatal(err)
-	}
+	txid := tx.TxHash()
 	tpl, err := c.GetBlockTemplate(ctx, "")
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +169,7 @@ func TestIntegrationWitnessBlock(t *testing.T) {
 		t.Fatalf("coinbase witness = %x", w)
 	}
 	raw2, err := c.GetRawTransaction(ctx, txid)
-	if err != nil || !bytes.Equal(raw2, buf.Bytes()) {
+	if err != nil || !bytes.Equal(raw2, raw) {
 		t.Fatalf("getrawtransaction = %x, %v", raw2, err)
 	}
 }

@@ -135,6 +135,9 @@ type Work struct {
 	MerklePath                     [][32]byte
 	ExtranoncePrefix               []byte
 	ExtranonceSize                 int
+	// Custom marks the work of a custom job the client set with
+	// SetCustomMiningJob (Job Declaration), not one the pool sent.
+	Custom bool
 }
 
 // Root returns the merkle root for the miner's extranonce (extended) or
@@ -172,6 +175,7 @@ type Result struct {
 // any goroutine; Work and Results must be drained by the caller.
 type Client struct {
 	conn    sv2.FrameConn
+	flags   uint32 // the SetupConnection flags sent
 	work    chan Work
 	results chan Result
 	done    chan struct{}
@@ -184,6 +188,7 @@ type Client struct {
 	err       error
 	nextReq   uint32
 	pending   map[uint32]chan openReply
+	customs   map[uint32]pendingCustom // SetCustomMiningJob by request_id
 	channels  map[uint32]*chanState
 	reconnect *codec.Reconnect
 	setupOK   codec.SetupConnectionSuccess
@@ -208,6 +213,44 @@ type chanState struct {
 
 // Dial connects, handshakes and sets the connection up for mining.
 func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
+	var c *Client
+	_, err := dialSetup(ctx, addr, &cfg, func(fc sv2.FrameConn) error {
+		c = &Client{conn: fc, flags: cfg.Flags}
+		return c.setup(addr, cfg)
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.work = make(chan Work, 64)
+	c.results = make(chan Result, 1024)
+	c.done = make(chan struct{})
+	c.pending = make(map[uint32]chan openReply)
+	c.customs = make(map[uint32]pendingCustom)
+	c.channels = make(map[uint32]*chanState)
+	c.wg.Go(c.readLoop)
+	return c, nil
+}
+
+// DialSetup dials addr, runs the Noise NX handshake (the certificate
+// checked against cfg.Authority, as Dial does; or plaintext frames with
+// cfg.Plaintext) and sends SetupConnection for protocol with cfg.Flags,
+// all within cfg.Timeout (default 10 s). It returns the frame connection,
+// with no deadline left on it, and the server's SetupConnection.Success; a
+// SetupConnection.Error is a *SetupError. Other subprotocols' clients
+// (Job Declaration: sv2/jdclient) build on it.
+func DialSetup(ctx context.Context, addr string, cfg Config, protocol codec.Protocol) (sv2.FrameConn, *codec.SetupConnectionSuccess, error) {
+	var ok *codec.SetupConnectionSuccess
+	fc, err := dialSetup(ctx, addr, &cfg, func(fc sv2.FrameConn) (err error) {
+		ok, err = setupConnection(fc, protocol, addr, cfg)
+		return err
+	})
+	return fc, ok, err
+}
+
+// dialSetup dials and handshakes, then runs setup on the frame connection
+// under the timeout (ctx's end or the timeout interrupts its reads and
+// writes). On error the connection is closed.
+func dialSetup(ctx context.Context, addr string, cfg *Config, setup func(sv2.FrameConn) error) (sv2.FrameConn, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
@@ -236,8 +279,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		fc = c
 	}
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
-	c := &Client{conn: fc}
-	err = c.setup(addr, cfg)
+	err = setup(fc)
 	if !stop() && err == nil {
 		err = ctx.Err()
 	}
@@ -246,34 +288,40 @@ func Dial(ctx context.Context, addr string, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
-	c.work = make(chan Work, 64)
-	c.results = make(chan Result, 1024)
-	c.done = make(chan struct{})
-	c.pending = make(map[uint32]chan openReply)
-	c.channels = make(map[uint32]*chanState)
-	c.wg.Go(c.readLoop)
-	return c, nil
+	return fc, nil
+}
+
+// setupConnection sends SetupConnection for protocol and reads the answer.
+func setupConnection(fc sv2.FrameConn, protocol codec.Protocol, addr string, cfg Config) (*codec.SetupConnectionSuccess, error) {
+	if err := writeMessage(fc, &codec.SetupConnection{
+		Protocol: uint8(protocol), MinVersion: 2, MaxVersion: 2, Flags: cfg.Flags,
+		EndpointHost: hostOf(addr), Vendor: cfg.Vendor, Firmware: cfg.Firmware, DeviceID: cfg.DeviceID,
+	}); err != nil {
+		return nil, err
+	}
+	_, m, err := readMessage(fc)
+	if err != nil {
+		return nil, err
+	}
+	switch m := m.(type) {
+	case *codec.SetupConnectionSuccess:
+		return m, nil
+	case *codec.SetupConnectionError:
+		return nil, &SetupError{Msg: "SetupConnection refused", Code: m.ErrorCode}
+	default:
+		return nil, fmt.Errorf("sv2 client: unexpected %T in reply to SetupConnection", m)
+	}
 }
 
 // setup sends SetupConnection and, when cfg.Extensions is not empty,
 // RequestExtensions, and reads the pool's answers. It runs before the reader
 // starts; a refusal of SetupConnection is a *SetupError.
 func (c *Client) setup(addr string, cfg Config) error {
-	m, err := c.exchange(&codec.SetupConnection{
-		Protocol: uint8(codec.ProtocolMining), MinVersion: 2, MaxVersion: 2, Flags: cfg.Flags,
-		EndpointHost: hostOf(addr), Vendor: cfg.Vendor, Firmware: cfg.Firmware, DeviceID: cfg.DeviceID,
-	})
+	ok, err := setupConnection(c.conn, codec.ProtocolMining, addr, cfg)
 	if err != nil {
 		return err
 	}
-	switch m := m.(type) {
-	case *codec.SetupConnectionSuccess:
-		c.setupOK = *m
-	case *codec.SetupConnectionError:
-		return &SetupError{Msg: "SetupConnection refused", Code: m.ErrorCode}
-	default:
-		return fmt.Errorf("sv2 client: unexpected %T in reply to SetupConnection", m)
-	}
+	c.setupOK = *ok
 	if len(cfg.Extensions) == 0 {
 		return nil
 	}
@@ -379,12 +427,14 @@ func (c *Client) write(m codec.Message) error {
 	return c.writeLocked(m)
 }
 
-func (c *Client) writeLocked(m codec.Message) error {
+func (c *Client) writeLocked(m codec.Message) error { return writeMessage(c.conn, m) }
+
+func writeMessage(fc sv2.FrameConn, m codec.Message) error {
 	payload, err := codec.Marshal(m)
 	if err != nil {
 		return err
 	}
-	return c.conn.WriteFrame(codec.HeaderFor(m, len(payload)), payload)
+	return fc.WriteFrame(codec.HeaderFor(m, len(payload)), payload)
 }
 
 // OpenStandard opens a standard channel (header-only mining) with no
@@ -428,23 +478,31 @@ func (c *Client) open(ctx context.Context, msg func(id uint32) codec.Message) (*
 	if err := c.write(msg(id)); err != nil {
 		return nil, err
 	}
+	r := await(ctx, c, reply, func(err error) openReply { return openReply{err: err} },
+		func() { delete(c.pending, id) })
+	return r.ch, r.err
+}
+
+// await waits for the answer to a request: from reply; at the
+// connection's end, the answer if it arrived just before (a pool's
+// Reconnect right after it), else fail(Err()); at ctx's end,
+// fail(ctx.Err()) after forget, run under c.mu, dropped the request.
+func await[T any](ctx context.Context, c *Client, reply <-chan T, fail func(error) T, forget func()) T {
 	select {
 	case r := <-reply:
-		return r.ch, r.err
+		return r
 	case <-c.done:
-		// The answer may have arrived just before the end (a pool's
-		// Reconnect right after the channel opened): report it.
 		select {
 		case r := <-reply:
-			return r.ch, r.err
+			return r
 		default:
 		}
-		return nil, c.Err()
+		return fail(c.Err())
 	case <-ctx.Done():
 		c.mu.Lock()
-		delete(c.pending, id)
+		forget()
 		c.mu.Unlock()
-		return nil, ctx.Err()
+		return fail(ctx.Err())
 	}
 }
 

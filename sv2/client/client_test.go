@@ -14,6 +14,7 @@ import (
 	"github.com/adit-pool/adit/sv2"
 	"github.com/adit-pool/adit/sv2/client"
 	"github.com/adit-pool/adit/sv2/codec"
+	"github.com/adit-pool/adit/sv2/sv2test"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -23,16 +24,12 @@ type fakePool struct {
 	t  *testing.T
 	ln net.Listener
 	fc sv2.FrameConn
+	*sv2test.Peer
 }
 
 func newFakePool(t *testing.T) *fakePool {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	return &fakePool{t: t, ln: ln}
+	return &fakePool{t: t, ln: sv2test.Listen(t)}
 }
 
 func (p *fakePool) addr() string { return p.ln.Addr().String() }
@@ -40,47 +37,28 @@ func (p *fakePool) addr() string { return p.ln.Addr().String() }
 // accept takes the connection and answers its SetupConnection.
 func (p *fakePool) accept() {
 	p.t.Helper()
-	nc, err := p.ln.Accept()
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.t.Cleanup(func() { nc.Close() })
-	p.fc = sv2.NewPlainConn(nc, 1<<20)
+	p.Peer = sv2test.Accept(p.t, p.ln)
+	p.fc = p.FC
 	if _, ok := p.read().(*codec.SetupConnection); !ok {
 		p.t.Fatal("first message is not SetupConnection")
 	}
 	p.send(&codec.SetupConnectionSuccess{UsedVersion: 2})
 }
 
-func (p *fakePool) read() codec.Message {
-	p.t.Helper()
-	h, payload, err := p.fc.ReadFrame()
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	m, err := codec.DecodeMessage(h, payload)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return m
-}
-
-func (p *fakePool) send(m codec.Message) {
-	p.t.Helper()
-	payload, err := codec.Marshal(m)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if err := p.fc.WriteFrame(codec.HeaderFor(m, len(payload)), payload); err != nil {
-		p.t.Fatal(err)
-	}
-}
+func (p *fakePool) read() codec.Message  { p.t.Helper(); return p.Read() }
+func (p *fakePool) send(m codec.Message) { p.t.Helper(); p.Send(m) }
 
 func dialFake(t *testing.T, p *fakePool) *client.Client {
 	t.Helper()
+	return dialFakeFlags(t, p, 0)
+}
+
+// dialFakeFlags dials p with SetupConnection flags.
+func dialFakeFlags(t *testing.T, p *fakePool, flags uint32) *client.Client {
+	t.Helper()
 	done := make(chan struct{})
 	go func() { defer close(done); p.accept() }()
-	c, err := client.Dial(context.Background(), p.addr(), client.Config{Plaintext: true})
+	c, err := client.Dial(context.Background(), p.addr(), client.Config{Plaintext: true, Flags: flags})
 	if err != nil {
 		t.Fatal(err)
 	}

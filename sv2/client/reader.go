@@ -17,6 +17,10 @@ func (c *Client) readLoop() {
 			r <- openReply{err: err}
 			delete(c.pending, id)
 		}
+		for id, p := range c.customs {
+			p.reply <- customReply{err: err}
+			delete(c.customs, id)
+		}
 		c.mu.Unlock()
 		close(c.done)
 	}()
@@ -97,6 +101,10 @@ func (c *Client) handle(m codec.Message) {
 			Accepted: m.NewSubmitsAcceptedCount, SharesSum: m.NewSharesSum, Acknowledged: true})
 	case *codec.SubmitSharesError:
 		c.emitResult(Result{ChannelID: m.ChannelID, Sequence: m.SequenceNumber, Code: m.ErrorCode})
+	case *codec.SetCustomMiningJobSuccess:
+		c.onCustomSuccess(m)
+	case *codec.SetCustomMiningJobError:
+		c.onCustomError(m)
 	case *codec.CloseChannel:
 		c.mu.Lock()
 		delete(c.channels, m.ChannelID)
@@ -230,12 +238,16 @@ func (c *Client) activate(ch *chanState) []Work {
 // workFor builds the Work of job jobID (stored on src, which is ch or its
 // group) for channel ch. Caller holds c.mu.
 func (c *Client) workFor(ch, src *chanState, jobID uint32) *Work {
-	if ch.prev == nil {
-		return nil
-	}
 	m := src.jobs[jobID]
 	if m == nil {
 		m = ch.jobs[jobID]
+	}
+	if cj, ok := m.(*codec.SetCustomMiningJob); ok {
+		// A custom job carries its own prev hash, nbits and min_ntime.
+		return customWork(ch, jobID, cj)
+	}
+	if ch.prev == nil {
+		return nil
 	}
 	w := Work{ChannelID: ch.ID, JobID: jobID, PrevHash: ch.prev.PrevHash, NBits: ch.prev.NBits,
 		MinNTime: ch.prev.MinNTime, Target: ch.target}

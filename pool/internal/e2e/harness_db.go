@@ -98,6 +98,15 @@ type FleetSummary struct {
 	LatencyP50Ms      float64           `json:"latency_p50_ms"`
 	LatencyP99Ms      float64           `json:"latency_p99_ms"`
 	LatencyMaxMs      float64           `json:"latency_max_ms"`
+	// JD mode (-jd) only.
+	Mode         string `json:"mode"`
+	Fallbacks    uint64 `json:"fallbacks"`
+	DeclaredJobs struct {
+		Accepted uint64            `json:"accepted"`
+		Rejected map[string]uint64 `json:"rejected"`
+	} `json:"declared_jobs"`
+	BlocksSolo uint64 `json:"blocks_solo"`
+	BlocksPool uint64 `json:"blocks_pool"`
 }
 
 // ParseFleetSummary finds the indented JSON summary adit-miner -json prints
