@@ -47,6 +47,10 @@ func TestUpIsIdempotentAndSchemaHolds(t *testing.T) {
 	}
 	row := `INSERT INTO shares VALUES ('i', 1, '2030-01-02T10:00:00Z', 'a', 'w', 1, 1, 1, 1, 1, 1, false, '\x00', 'r')`
 	mustExec(row)
+	var declared bool // 00008: a share row without it is not declared
+	if err := db.QueryRowContext(ctx, `SELECT declared FROM shares WHERE instance = 'i' AND id = 1`).Scan(&declared); err != nil || declared {
+		t.Fatalf("declared %v (%v)", declared, err)
+	}
 	if _, err := db.ExecContext(ctx, row); err == nil {
 		t.Fatal("duplicate (instance, id, time) accepted")
 	}

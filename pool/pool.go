@@ -41,6 +41,7 @@ type Pool struct {
 	gatherer  prometheus.Gatherer
 	m         *metrics
 	validator *share.Validator
+	jobIDs    *share.JobIDs // every job's id, template or (later) declared
 	hub       *jobHub
 	backend   *backend
 	blocks    *blockKeeper
@@ -82,6 +83,12 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 		vcfg.BlockFloor = &floor
 	}
 	p.validator = share.NewValidator(vcfg)
+	// Job ids from before a restart must not name this run's jobs:
+	// otherwise a share found on an old job is judged against a new job
+	// with the same id, and, with extranonces also handed out again from
+	// the start, can repeat a share the previous run accepted (the
+	// duplicate filter starts empty).
+	p.jobIDs = share.NewJobIDs(rand.Uint32())
 	p.hub = newJobHub(p.m.jobBroadcast)
 
 	nodeMetrics := node.NewMetrics(deps.Registerer)
@@ -112,12 +119,7 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 	p.source, err = template.NewSource(template.SourceConfig{
 		Refresh: cfg.Templates.Refresh.D(),
 		Poll:    cfg.Templates.Poll.D(),
-		// Job ids from before a restart must not name this run's jobs:
-		// otherwise a share found on an old job is judged against a new
-		// job with the same id, and, with extranonces also handed out
-		// again from the start, can repeat a share the previous run
-		// accepted (the duplicate filter starts empty).
-		FirstJobID: rand.Uint32(),
+		IDs:     p.jobIDs,
 	}, nodes, builder, log.Named("templates"), tmetrics)
 	if err != nil {
 		return nil, err

@@ -93,10 +93,15 @@ type benchSetup struct {
 	r                *rand.Rand
 	prev             [32]byte
 	cbLen, blocksNew int
+	private          bool // jobs are the session's private jobs
 }
 
 func newBenchSetup(b *testing.B, maxShares int) *benchSetup {
-	bs := &benchSetup{r: rand.New(rand.NewPCG(42, 42))}
+	return newBenchSetupFor(b, maxShares, false)
+}
+
+func newBenchSetupFor(b *testing.B, maxShares int, private bool) *benchSetup {
+	bs := &benchSetup{r: rand.New(rand.NewPCG(42, 42)), private: private}
 	now := time.Unix(1_700_000_000, 0)
 	bs.v = NewValidator(ValidatorConfig{Now: func() time.Time { return now }, MaxSharesPerJob: maxShares})
 	bs.prev = randHash(bs.r)
@@ -104,8 +109,7 @@ func newBenchSetup(b *testing.B, maxShares int) *benchSetup {
 	bs.s.SetVersionMask(0x1fffe000)
 	bs.nextJob(1)
 	bs.cbLen = len(bs.job.CoinbasePrefix) + bs.job.ExtranonceSize + len(bs.job.CoinbaseSuffix)
-	t := bs.v.snap.Load()
-	lj := t.jobs[len(t.jobs)-1]
+	lj := bs.s.find(bs.v.snap.Load(), bs.job.ID)
 	// compressions for a new extranonce: coinbase blocks after the per-job
 	// midstate + its second hash, 3 per branch level, 3 for the header.
 	bs.blocksNew = len(lj.cb.tail)/64 + 1 + 3*len(bs.job.MerkleBranch) + 3
@@ -115,6 +119,10 @@ func newBenchSetup(b *testing.B, maxShares int) *benchSetup {
 func (bs *benchSetup) nextJob(id uint32) {
 	bs.job = newTestJob(bs.r, jobSpec{id: id, prev: bs.prev, levels: 12, enSize: 8, tagLen: 40, outputs: 3,
 		minTime: 1_700_000_000 - 600, netTgt: Target{}, witness: true})
+	if bs.private {
+		bs.s.AddPrivateJob(bs.job)
+		return
+	}
 	bs.v.AddJob(bs.job)
 	bs.s.JobSent(bs.job)
 }
@@ -130,8 +138,14 @@ var sharesPerJob = 1 << 13
 // Every share rolls the version bits (as ASICs with BIP310 do), so the header
 // costs the full 3 compressions; nonce and version differ on every share, so
 // every share is accepted and inserted into the duplicate filter.
-func BenchmarkValidateShare(b *testing.B) {
-	bs := newBenchSetup(b, 0)
+func BenchmarkValidateShare(b *testing.B) { benchValidateShare(b, false) }
+
+// BenchmarkValidateSharePrivate is BenchmarkValidateShare on the session's
+// private jobs (AddPrivateJob, as for a Stratum V2 custom job).
+func BenchmarkValidateSharePrivate(b *testing.B) { benchValidateShare(b, true) }
+
+func benchValidateShare(b *testing.B, private bool) {
+	bs := newBenchSetupFor(b, 0, private)
 	en := []byte{9, 9, 9, 9}
 	sub := Submission{JobID: bs.job.ID, Extranonce: en, NTime: 1_700_000_000, HasVersion: true}
 	var res Result

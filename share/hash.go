@@ -60,22 +60,3 @@ func PutHeader(h *Header, version uint32, prevHash, merkleRoot *[32]byte, ntime,
 // AppendVarInt appends v as a Bitcoin CompactSize (the shortest encoding).
 func AppendVarInt(b []byte, v uint64) []byte { return appendVarInt(b, v) }
 
-// HeightPush returns the minimal script push of height, exactly as Bitcoin
-// Core's `CScript() << height`: OP_0 for 0, OP_1..OP_16 for 1..16, otherwise a
-// push of the minimal little-endian sign-magnitude number.
-func HeightPush(h int64) []byte {
-	switch {
-	case h == 0:
-		return []byte{0x00}
-	case h >= 1 && h <= 16:
-		return []byte{0x50 + byte(h)}
-	}
-	var num []byte
-	for v := h; v > 0; v >>= 8 {
-		num = append(num, byte(v))
-	}
-	if num[len(num)-1]&0x80 != 0 {
-		num = append(num, 0x00)
-	}
-	return append([]byte{byte(len(num))}, num...)
-}

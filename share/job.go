@@ -2,9 +2,9 @@ package share
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -45,9 +45,19 @@ type Job struct {
 	// (witness) serialization, in block order, with their txids.
 	Transactions [][]byte
 	TxIDs        [][32]byte
+	// TransactionsUnknown is true when the block has transactions besides
+	// the coinbase that the pool does not hold (a declared job whose
+	// transactions only the Job Declaration Server knows): Transactions is
+	// then nil, Block cannot assemble the block and Validate leaves
+	// Result.BlockData nil.
+	TransactionsUnknown bool
 
 	// Clean is true when the job starts a new chain tip: earlier work is stale.
 	Clean bool
+	// Declared is true for a job the miner declared (Stratum V2 custom job,
+	// Job Declaration) rather than one the pool built from its template. A
+	// declared job is private to one session (Session.AddPrivateJob).
+	Declared bool
 	// Created is when the pool built the job.
 	Created time.Time
 }
@@ -72,8 +82,12 @@ func witnessCoinbase(cb []byte) []byte {
 	return append(out, cb[len(cb)-4:]...)
 }
 
-// Block serializes the full block for a solved header and full extranonce.
+// Block serializes the full block for a solved header and full extranonce,
+// or returns nil when the job's transactions are unknown.
 func (j *Job) Block(header *Header, extranonce []byte) []byte {
+	if j.TransactionsUnknown {
+		return nil
+	}
 	cb := j.Coinbase(extranonce)
 	if j.Witness {
 		cb = witnessCoinbase(cb)
@@ -93,31 +107,117 @@ func (j *Job) Block(header *Header, extranonce []byte) []byte {
 	return buf.Bytes()
 }
 
-// Validate checks the job's internal consistency; templates builders call it
-// before publishing.
+// Validate checks the job's internal consistency; NewJob calls it.
 func (j *Job) Validate() error {
 	switch {
 	case len(j.CoinbasePrefix) < 4+1+36+1:
 		return errors.New("share: coinbase prefix too short")
 	case len(j.CoinbaseSuffix) < 4+4+1:
 		return errors.New("share: coinbase suffix too short")
-	case j.ExtranonceSize < 1 || j.ExtranonceSize > 32:
+	case j.ExtranonceSize < 1 || j.ExtranonceSize > MaxExtranonceSize:
 		return fmt.Errorf("share: extranonce size %d out of range", j.ExtranonceSize)
 	case len(j.Transactions) != len(j.TxIDs):
 		return errors.New("share: transactions and txids differ in length")
+	case j.TransactionsUnknown && (j.Transactions != nil || len(j.MerkleBranch) == 0):
+		return errors.New("share: unknown transactions with transaction data or without a merkle branch")
 	}
 	return nil
 }
 
-func appendVarInt(b []byte, v uint64) []byte {
-	switch {
-	case v < 0xfd:
-		return append(b, byte(v))
-	case v <= 0xffff:
-		return binary.LittleEndian.AppendUint16(append(b, 0xfd), uint16(v))
-	case v <= 0xffffffff:
-		return binary.LittleEndian.AppendUint32(append(b, 0xfe), uint32(v))
-	default:
-		return binary.LittleEndian.AppendUint64(append(b, 0xff), v)
+// ErrInvalidJob is returned (wrapped, with the reason) by NewJob.
+var ErrInvalidJob = errors.New("share: invalid job")
+
+// JobSpec is everything a job is made of, as a pool template or a Stratum
+// V2 SetCustomMiningJob gives it. NewJob retains the slices
+// (Transactions, TxIDs, MerkleBranch), so the caller must not modify them
+// afterwards.
+type JobSpec struct {
+	ID       uint32
+	Height   int64
+	PrevHash [32]byte // internal byte order
+	Version  uint32
+	Bits     uint32
+	MinTime  uint32
+	CurTime  uint32
+	Coinbase CoinbaseParts
+	// MerkleBranch is the coinbase's merkle path. With TxIDs it may be left
+	// nil: it is computed from them (and must match them when given).
+	MerkleBranch [][32]byte
+	// Transactions (full serialization, block order) and their TxIDs, when
+	// the pool knows them; both nil for a declared job whose transactions
+	// the pool does not hold.
+	Transactions [][]byte
+	TxIDs        [][32]byte
+	Clean        bool
+	Declared     bool
+	Created      time.Time
+}
+
+// NewJob lays out and validates a job: the coinbase split from
+// spec.Coinbase (CoinbaseParts.Split), its value and witness flag (a witness
+// commitment output means the block's coinbase carries the reserved value),
+// the network target from Bits, and the merkle branch. It checks that the
+// height is positive and that the scriptSig starts with its BIP34 push,
+// that Bits encodes a positive target, that the branch is at most
+// MaxMerkleBranch long and, with TxIDs, that it is theirs, and that
+// Transactions and TxIDs pair up. Errors wrap ErrInvalidJob or
+// ErrInvalidCoinbase.
+func NewJob(spec JobSpec) (*Job, error) {
+	if spec.Height < 1 {
+		return nil, fmt.Errorf("%w: height %d", ErrInvalidJob, spec.Height)
 	}
+	if bip34 := AppendBIP34Height(nil, spec.Height); !bytes.HasPrefix(spec.Coinbase.ScriptSigPrefix, bip34) {
+		return nil, fmt.Errorf("%w: scriptSig does not start with the BIP34 push of height %d (%x)", ErrInvalidJob, spec.Height, bip34)
+	}
+	network := TargetFromCompact(spec.Bits)
+	if network == (Target{}) {
+		return nil, fmt.Errorf("%w: bits %08x encode no target", ErrInvalidJob, spec.Bits)
+	}
+	if spec.Transactions != nil && len(spec.Transactions) != len(spec.TxIDs) {
+		return nil, fmt.Errorf("%w: %d transactions, %d txids", ErrInvalidJob, len(spec.Transactions), len(spec.TxIDs))
+	}
+	if spec.Transactions == nil && spec.TxIDs != nil {
+		return nil, fmt.Errorf("%w: txids without transactions", ErrInvalidJob)
+	}
+	branch := spec.MerkleBranch
+	if spec.TxIDs != nil {
+		branch = MerkleBranch(spec.TxIDs)
+		if spec.MerkleBranch != nil && !slices.Equal(spec.MerkleBranch, branch) {
+			return nil, fmt.Errorf("%w: merkle branch is not the txids' branch", ErrInvalidJob)
+		}
+	}
+	if len(branch) > MaxMerkleBranch {
+		return nil, fmt.Errorf("%w: merkle branch of %d levels (max %d)", ErrInvalidJob, len(branch), MaxMerkleBranch)
+	}
+	prefix, suffix, err := spec.Coinbase.Split()
+	if err != nil {
+		return nil, err
+	}
+	value, _ := spec.Coinbase.Value() // checked by Split
+	j := &Job{
+		ID:                  spec.ID,
+		Height:              spec.Height,
+		PrevHash:            spec.PrevHash,
+		Version:             spec.Version,
+		Bits:                spec.Bits,
+		NetworkTarget:       network,
+		MinTime:             spec.MinTime,
+		CurTime:             spec.CurTime,
+		CoinbasePrefix:      prefix,
+		CoinbaseSuffix:      suffix,
+		ExtranonceSize:      spec.Coinbase.ExtranonceSize,
+		CoinbaseValue:       value,
+		Witness:             spec.Coinbase.WitnessCommitment(),
+		MerkleBranch:        branch,
+		Transactions:        spec.Transactions,
+		TxIDs:               spec.TxIDs,
+		TransactionsUnknown: spec.Transactions == nil && len(branch) > 0,
+		Clean:               spec.Clean,
+		Declared:            spec.Declared,
+		Created:             spec.Created,
+	}
+	if err := j.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidJob, err)
+	}
+	return j, nil
 }

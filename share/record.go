@@ -48,6 +48,9 @@ type Record struct {
 	ReachedDifficulty  float64
 	NetworkDifficulty  float64
 	Block              bool
+	// Declared is true when the share's job was declared by the miner
+	// (Job.Declared: a Stratum V2 custom job), not built by the pool.
+	Declared bool
 	// Hash is the header hash (raw order).
 	Hash       [32]byte
 	RemoteAddr string
@@ -65,6 +68,7 @@ func NewRecord(now time.Time, w Worker, p Protocol, remote string, r *Result) Re
 		ReachedDifficulty:  r.ReachedDifficulty,
 		NetworkDifficulty:  r.Job.NetworkTarget.Difficulty(),
 		Block:              r.Block,
+		Declared:           r.Job.Declared,
 		Hash:               r.Hash,
 		RemoteAddr:         remote,
 	}

@@ -79,7 +79,8 @@ type Result struct {
 	// floor, if one is configured): submit Block(...) to the node at once.
 	Block bool
 	// BlockData is the serialized block when Block is set (the only
-	// allocation a share can cost), ready for submitblock.
+	// allocation a share can cost), ready for submitblock; nil when the
+	// job's transactions are unknown (Job.TransactionsUnknown).
 	BlockData []byte
 }
 

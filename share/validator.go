@@ -70,19 +70,32 @@ func NewValidator(cfg ValidatorConfig) *Validator {
 	return v
 }
 
-// AddJob publishes a job. A job whose PrevHash differs from the current tip
-// makes every older job stale. The coinbase midstate and padding are
-// precomputed here, so j must not be modified afterwards.
-func (v *Validator) AddJob(j *Job) {
+// newLiveJob precomputes j's coinbase midstate and padding and sizes its
+// duplicate filter for about expect shares (prev's count, when there is one).
+func (v *Validator) newLiveJob(j *Job, prev *liveJob) *liveJob {
 	lj := &liveJob{id: j.ID, job: j, cb: newCoinbaseHasher(j.CoinbasePrefix, max(j.ExtranonceSize, 0), j.CoinbaseSuffix)}
+	expect := 0
+	if prev != nil {
+		expect = prev.dups.len()
+	}
+	lj.dups.init(v.cfg.MaxSharesPerJob, expect)
+	return lj
+}
+
+// AddJob publishes a template job, one every session may be sent. A job
+// whose PrevHash differs from the current tip makes every older job stale
+// at the validator (Job). The coinbase midstate and padding are precomputed
+// here, so j must not be modified afterwards. A job private to one session
+// is added with Session.AddPrivateJob instead.
+func (v *Validator) AddJob(j *Job) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	old := v.snap.Load()
-	expect := 0
+	var prev *liveJob
 	if n := len(old.jobs); n > 0 {
-		expect = old.jobs[n-1].dups.len()
+		prev = old.jobs[n-1]
 	}
-	lj.dups.init(v.cfg.MaxSharesPerJob, expect)
+	lj := v.newLiveJob(j, prev)
 	jobs := old.jobs
 	if len(jobs) >= v.cfg.KeepJobs {
 		jobs = jobs[len(jobs)-v.cfg.KeepJobs+1:]
@@ -93,7 +106,8 @@ func (v *Validator) AddJob(j *Job) {
 	v.snap.Store(next)
 }
 
-// Job returns a live job by id (nil if unknown) and whether it is stale at
+// Job returns a live template job by id (nil if unknown; private jobs are
+// found only through their Session.Job) and whether it is stale at
 // the validator: a newer job on another chain tip has been published. Shares
 // are not judged by this (see Session.Validate): a session calls a share
 // stale only once it has itself been sent the job that made it so.
@@ -105,7 +119,7 @@ func (v *Validator) Job(id uint32) (j *Job, stale bool) {
 	return nil, false
 }
 
-// Latest returns the newest job, or nil.
+// Latest returns the newest template job, or nil. It is never a private job.
 func (v *Validator) Latest() *Job {
 	t := v.snap.Load()
 	if len(t.jobs) == 0 {
@@ -140,7 +154,18 @@ type Session struct {
 	scratch  []byte     // coinbase blocks for a new extranonce
 	tail     headerTail // header bytes 64..80 and their fixed padding
 	ntimeMax int64      // clock reading + MaxFutureNTime, refreshed on demand
+
+	// Private jobs (AddPrivateJob): a ring of the newest PrivateJobs, slots
+	// [0, nPriv) in use; their ids apart so a lookup reads one cache line.
+	privIDs  [PrivateJobs]uint32
+	priv     [PrivateJobs]*liveJob
+	nPriv    int
+	nextPriv int // the slot the next new private job takes
 }
+
+// PrivateJobs is how many private jobs a Session keeps: adding one more
+// forgets the oldest (its shares then answer RejectJobNotFound).
+const PrivateJobs = 8
 
 // sentJob is the target a job was sent with (eased by later SetTarget calls)
 // and the session's epoch when it was last sent.
@@ -207,8 +232,68 @@ func (s *Session) SetTarget(t Target) {
 	}
 }
 
+// AddPrivateJob makes j a job of this session only (a Stratum V2 custom job
+// for one channel, Job Declaration): shares on it are judged by Validate
+// exactly like shares on template jobs, found by the same ids (which
+// therefore come from the pool's one JobIDs), and no other session can
+// submit against it. The newest PrivateJobs stay known; a job with the id
+// of one held replaces it. Its coinbase midstate is precomputed here, so j
+// must not be modified afterwards.
+//
+// AddPrivateJob also records j as sent (JobSent), so the stale rule is the
+// same: a private job on a new PrevHash makes every job sent to this
+// session before it stale. The caller queues the reply that hands j to the
+// miner (SetCustomMiningJob.Success) in the same owner step.
+func (s *Session) AddPrivateJob(j *Job) {
+	var prev *liveJob // the newest so far: its share count sizes j's filter
+	if s.nPriv > 0 {
+		prev = s.priv[(s.nextPriv+PrivateJobs-1)%PrivateJobs]
+	}
+	slot := -1
+	for i := 0; i < s.nPriv; i++ {
+		if s.privIDs[i] == j.ID {
+			slot = i
+		}
+	}
+	if slot < 0 {
+		slot = s.nextPriv
+		s.nextPriv = (s.nextPriv + 1) % PrivateJobs
+		s.nPriv = max(s.nPriv, slot+1)
+	}
+	s.priv[slot], s.privIDs[slot] = s.v.newLiveJob(j, prev), j.ID
+	s.JobSent(j)
+}
+
+// privateJob returns the session's private job id, or nil.
+func (s *Session) privateJob(id uint32) *liveJob {
+	for i := 0; i < s.nPriv; i++ {
+		if s.privIDs[i] == id {
+			return s.priv[i]
+		}
+	}
+	return nil
+}
+
+// find returns the job id names for this session: a private job of its
+// own, else a template job in t.
+func (s *Session) find(t *jobTable, id uint32) *liveJob {
+	if lj := s.privateJob(id); lj != nil {
+		return lj
+	}
+	return t.find(id)
+}
+
+// Job returns the job id names for this session (one of its private jobs or
+// a live template job), or nil. It does not say whether the job was sent.
+func (s *Session) Job(id uint32) *Job {
+	if lj := s.find(s.v.snap.Load(), id); lj != nil {
+		return lj.job
+	}
+	return nil
+}
+
 // JobSent records that j is being sent to the miner under the current target,
-// and forgets targets of jobs the validator no longer holds.
+// and forgets targets of jobs the session no longer holds.
 //
 // It also decides staleness, which is a property of what this session (one
 // V1 connection, one V2 channel) was sent, never of the validator's newest
@@ -239,7 +324,7 @@ func (s *Session) JobSent(j *Job) {
 		t := s.v.snap.Load()
 		keep := s.sent[:0]
 		for _, e := range s.sent {
-			if t.find(e.id) != nil {
+			if s.find(t, e.id) != nil {
 				keep = append(keep, e)
 			}
 		}
@@ -259,8 +344,8 @@ func (s *Session) sentFor(id uint32) *sentJob {
 }
 
 // Validate judges sub and writes the verdict into res: RejectJobNotFound
-// for a job the validator no longer holds or that was never sent to this
-// session, RejectStale for a job sent before the newest job on a new chain
+// for a job neither this session (private jobs) nor the validator holds, or
+// that was never sent to this session, RejectStale for a job sent before the newest job on a new chain
 // tip that this session was sent (see JobSent), else the full check. It
 // does not allocate (except BlockData when the share solves a block). A
 // share on a cached extranonce costs one header hash: 3 SHA-256
@@ -269,8 +354,7 @@ func (s *Session) sentFor(id uint32) *sentJob {
 // midstate and 3 compressions per merkle branch level.
 func (s *Session) Validate(sub *Submission, res *Result) {
 	*res = Result{}
-	t := s.v.snap.Load()
-	lj := t.find(sub.JobID)
+	lj := s.find(s.v.snap.Load(), sub.JobID)
 	if lj == nil {
 		res.Reason = RejectJobNotFound
 		return
@@ -340,7 +424,7 @@ func (s *Session) Validate(sub *Submission, res *Result) {
 	}
 	res.ReachedDifficulty = HashDifficulty(&res.Hash)
 	res.Block = block
-	if block {
+	if block && !job.TransactionsUnknown {
 		res.BlockData = job.Block(&res.Header, s.FullExtranonce(sub.Extranonce))
 	}
 }

@@ -42,7 +42,7 @@ func (s *session) submitChannel(id, seq uint32, extended bool) *channel {
 // batched SubmitShares.Success (at once when it is a block).
 func (s *session) submit(ctx context.Context, ch *channel, seq, jobID uint32, extranonce []byte, ntime, nonce, version uint32) {
 	jobVersion := version
-	if j, _ := s.srv.deps.Validator.Job(jobID); j != nil {
+	if j := ch.vs.Job(jobID); j != nil { // the channel's own jobs too
 		jobVersion = j.Version
 	}
 	s.sub = share.Submission{

@@ -37,10 +37,10 @@ type SourceConfig struct {
 	Poll time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// FirstJobID: jobs are numbered from FirstJobID+1 on. A daemon passes a
-	// random value so that job ids from before a restart, which miners may
-	// still submit against, do not name (different) jobs of this run.
-	FirstJobID uint32
+	// IDs allocates the jobs' ids. The pool passes the one allocator it
+	// also uses for private (declared) jobs, with a random start (see
+	// share.NewJobIDs). Default: share.NewJobIDs(0).
+	IDs *share.JobIDs
 }
 
 func (c *SourceConfig) withDefaults() {
@@ -53,6 +53,9 @@ func (c *SourceConfig) withDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.IDs == nil {
+		c.IDs = share.NewJobIDs(0)
+	}
 }
 
 // Source turns the nodes' templates into a stream of jobs: a clean job at
@@ -60,7 +63,7 @@ func (c *SourceConfig) withDefaults() {
 // same tip. New blocks are detected by a GBT longpoll per node, btcd's
 // websocket notifications (nodes with Config.WebsocketNotify) and a
 // getbestblockhash poll as the fallback; however many of them fire for one
-// tip, it yields one clean job. Job IDs increase by one per job.
+// tip, it yields one clean job. Job ids come from SourceConfig.IDs.
 //
 // One goroutine (Run's) owns the job state; the watchers only wake it.
 type Source struct {
@@ -153,12 +156,11 @@ type loopState struct {
 	height  int64
 	fetched time.Time // when the newest job's template was received
 	lastJob time.Time
-	nextID  uint32
 	failing int
 }
 
 func (s *Source) loop(ctx context.Context) {
-	st := loopState{nextID: s.cfg.FirstJobID}
+	var st loopState
 	timer := time.NewTimer(0) // first fetch at once
 	defer timer.Stop()
 	age := time.NewTicker(time.Second)
@@ -204,8 +206,7 @@ func (s *Source) loop(ctx context.Context) {
 		if !emit {
 			continue
 		}
-		st.nextID++
-		j, err := s.b.Build(t, st.nextID, clean, now)
+		j, err := s.b.Build(t, s.cfg.IDs.Next(), clean, now)
 		if err != nil {
 			s.m.templateErrors.Inc()
 			s.log.Error("cannot build job", zap.Error(err), zap.Int64("height", t.Height))

@@ -13,6 +13,7 @@ func shareColumns() []string {
 	return []string{
 		"instance", "id", "time", "address", "worker", "protocol", "job_id", "height",
 		"assigned_difficulty", "reached_difficulty", "network_difficulty", "is_block", "hash", "remote_addr",
+		"declared",
 	}
 }
 
@@ -36,7 +37,7 @@ func appendCopyBinary(dst []byte, recs []share.Record) []byte {
 	dst = append(dst, copyHeader...)
 	for i := range recs {
 		r := &recs[i]
-		dst = be.AppendUint16(dst, 14)
+		dst = be.AppendUint16(dst, 15)
 		dst = appendText(dst, r.Instance)
 		dst = appendInt8(dst, int64(r.ID))
 		dst = appendInt8(dst, r.Time.UnixMicro()-pgEpochMicros)
@@ -49,15 +50,11 @@ func appendCopyBinary(dst []byte, recs []share.Record) []byte {
 		dst = appendInt8(dst, int64(math.Float64bits(r.AssignedDifficulty)))
 		dst = appendInt8(dst, int64(math.Float64bits(r.ReachedDifficulty)))
 		dst = appendInt8(dst, int64(math.Float64bits(r.NetworkDifficulty)))
-		dst = be.AppendUint32(dst, 1)
-		if r.Block {
-			dst = append(dst, 1)
-		} else {
-			dst = append(dst, 0)
-		}
+		dst = appendBool(dst, r.Block)
 		dst = be.AppendUint32(dst, 32)
 		dst = append(dst, r.Hash[:]...)
 		dst = appendText(dst, r.RemoteAddr)
+		dst = appendBool(dst, r.Declared)
 	}
 	return be.AppendUint16(dst, 0xffff) // trailer: field count -1
 }
@@ -65,6 +62,14 @@ func appendCopyBinary(dst []byte, recs []share.Record) []byte {
 func appendText(dst []byte, s string) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(s)))
 	return append(dst, s...)
+}
+
+func appendBool(dst []byte, v bool) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, 1)
+	if v {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
 }
 
 func appendInt8(dst []byte, v int64) []byte {

@@ -396,6 +396,7 @@ func TestShippedRowsMatchRecords(t *testing.T) {
 		r := record(i, base.Add(time.Duration(i)*300*time.Microsecond))
 		r.Protocol = share.ProtocolV2
 		r.Block = i == 3
+		r.Declared = i%2 == 1
 		r.Height = 1<<40 + int64(i)
 		r.JobID = 0xfffffff0 + uint32(i)
 		r.AssignedDifficulty = 1e-4 * float64(i+1)
@@ -422,7 +423,7 @@ func TestShippedRowsMatchRecords(t *testing.T) {
 	<-done
 	rows, err := pool.Query(ctx, `SELECT instance, id, time, address, worker, protocol, job_id, height,
 		assigned_difficulty, reached_difficulty, network_difficulty, is_block, hash, remote_addr,
-		tableoid::regclass::text FROM shares ORDER BY id`)
+		declared, tableoid::regclass::text FROM shares ORDER BY id`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -437,7 +438,7 @@ func TestShippedRowsMatchRecords(t *testing.T) {
 			partition string
 		)
 		if err := rows.Scan(&g.Instance, &id, &g.Time, &g.Worker.Address, &g.Worker.Name, &proto, &job, &g.Height,
-			&g.AssignedDifficulty, &g.ReachedDifficulty, &g.NetworkDifficulty, &g.Block, &hash, &g.RemoteAddr, &partition); err != nil {
+			&g.AssignedDifficulty, &g.ReachedDifficulty, &g.NetworkDifficulty, &g.Block, &hash, &g.RemoteAddr, &g.Declared, &partition); err != nil {
 			t.Fatal(err)
 		}
 		g.ID, g.JobID, g.Protocol = uint64(id), uint32(job), share.Protocol(proto)

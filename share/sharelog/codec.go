@@ -17,13 +17,13 @@ import (
 //	crc     u32 LE   CRC-32C (Castagnoli) of the payload
 //	payload          the encoded share.Record, see below
 //
-// Payload, version 1 (all integers little-endian):
+// Payload, version 2 (all integers little-endian):
 //
-//	0   u8    version (1)
+//	0   u8    version (2)
 //	1   u64   id
 //	9   i64   time, Unix nanoseconds (UTC)
 //	17  u8    protocol
-//	18  u8    flags (bit 0: block)
+//	18  u8    flags (bit 0: block, bit 1: declared job)
 //	19  u32   job id
 //	23  i64   height
 //	31  f64   assigned difficulty
@@ -31,9 +31,19 @@ import (
 //	47  f64   network difficulty
 //	55  [32]  header hash
 //	87  4 × (u16 length ‖ bytes): instance, address, worker, remote address
+//
+// Version 1 is the same layout with flag bit 0 only (no declared jobs); it
+// is still read, as a record with Declared false, and never written. Any
+// other version or an unknown flag bit is an error, so an older reader
+// refuses a newer record instead of dropping what it cannot represent.
+const (
+	flagBlock    = 1 << 0
+	flagDeclared = 1 << 1
+)
+
 const (
 	frameHeaderSize = 8
-	payloadVersion  = 1
+	payloadVersion  = 2
 	fixedPayload    = 87
 	idOffset        = 1 // offset of the id inside the payload
 	minPayload      = fixedPayload + 4*2
@@ -51,7 +61,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 var ErrInvalidRecord = errors.New("sharelog: invalid record")
 
 // ErrBadPayload is returned (wrapped) by DecodeRecord for a payload that is
-// not a valid version-1 record.
+// not a valid version-1 or version-2 record.
 var ErrBadPayload = errors.New("sharelog: bad record payload")
 
 // minTime and maxTime bound what fits in int64 Unix nanoseconds.
@@ -81,7 +91,7 @@ func payloadSize(rec *share.Record) int {
 	return minPayload + len(rec.Instance) + len(rec.Worker.Address) + len(rec.Worker.Name) + len(rec.RemoteAddr)
 }
 
-// AppendRecord appends rec's version-1 payload (not framed) to dst. The
+// AppendRecord appends rec's version-2 payload (not framed) to dst. The
 // record must have passed validation (string lengths ≤ MaxStringLen, time
 // representable); AppendRecord does no I/O and does not allocate beyond
 // growing dst.
@@ -92,7 +102,10 @@ func AppendRecord(dst []byte, rec *share.Record) []byte {
 	binary.LittleEndian.PutUint64(fixed[9:], uint64(rec.Time.UnixNano()))
 	fixed[17] = byte(rec.Protocol)
 	if rec.Block {
-		fixed[18] = 1
+		fixed[18] |= flagBlock
+	}
+	if rec.Declared {
+		fixed[18] |= flagDeclared
 	}
 	binary.LittleEndian.PutUint32(fixed[19:], rec.JobID)
 	binary.LittleEndian.PutUint64(fixed[23:], uint64(rec.Height))
@@ -137,8 +150,8 @@ type Decoder struct {
 	instance, address, worker, remote string
 }
 
-// Decode decodes a version-1 payload into rec. Every length is checked
-// before use and trailing bytes are rejected.
+// Decode decodes a version-2 or version-1 payload into rec. Every length is
+// checked before use and trailing bytes are rejected.
 func (d *Decoder) Decode(p []byte, rec *share.Record) error {
 	if len(p) < minPayload {
 		return fmt.Errorf("%w: %d bytes, need at least %d", ErrBadPayload, len(p), minPayload)
@@ -146,16 +159,23 @@ func (d *Decoder) Decode(p []byte, rec *share.Record) error {
 	if len(p) > maxPayload {
 		return fmt.Errorf("%w: %d bytes, at most %d", ErrBadPayload, len(p), maxPayload)
 	}
-	if p[0] != payloadVersion {
+	var flags byte
+	switch p[0] {
+	case 1:
+		flags = flagBlock
+	case payloadVersion:
+		flags = flagBlock | flagDeclared
+	default:
 		return fmt.Errorf("%w: unknown version %d", ErrBadPayload, p[0])
 	}
-	if p[18]&^1 != 0 {
-		return fmt.Errorf("%w: unknown flags %#x", ErrBadPayload, p[18])
+	if p[18]&^flags != 0 {
+		return fmt.Errorf("%w: unknown flags %#x for version %d", ErrBadPayload, p[18], p[0])
 	}
 	rec.ID = binary.LittleEndian.Uint64(p[1:])
 	rec.Time = time.Unix(0, int64(binary.LittleEndian.Uint64(p[9:]))).UTC()
 	rec.Protocol = share.Protocol(p[17])
-	rec.Block = p[18]&1 != 0
+	rec.Block = p[18]&flagBlock != 0
+	rec.Declared = p[18]&flagDeclared != 0
 	rec.JobID = binary.LittleEndian.Uint32(p[19:])
 	rec.Height = int64(binary.LittleEndian.Uint64(p[23:]))
 	rec.AssignedDifficulty = math.Float64frombits(binary.LittleEndian.Uint64(p[31:]))
@@ -198,7 +218,7 @@ func (d *Decoder) str(p []byte, last *string) (string, []byte, bool) {
 	return *last, p[n:], true
 }
 
-// DecodeRecord decodes one version-1 payload into rec.
+// DecodeRecord decodes one payload into rec (see Decoder.Decode).
 func DecodeRecord(p []byte, rec *share.Record) error {
 	var d Decoder
 	return d.Decode(p, rec)

@@ -1,7 +1,9 @@
 package sharelog
 
 import (
+	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -34,6 +36,7 @@ func testRecord(i int) share.Record {
 		ReachedDifficulty:  2048.5 + float64(i),
 		NetworkDifficulty:  1e12,
 		Block:              i%97 == 0,
+		Declared:           i%5 == 2,
 		RemoteAddr:         "127.0.0.1:4444",
 	}
 	r.Hash[0], r.Hash[31] = byte(i), byte(i>>8)
@@ -86,7 +89,8 @@ func sameRecord(a, b share.Record) bool {
 	return a.ID == b.ID && a.Time.Equal(b.Time) && a.Instance == b.Instance && a.Worker == b.Worker &&
 		a.Protocol == b.Protocol && a.JobID == b.JobID && a.Height == b.Height &&
 		a.AssignedDifficulty == b.AssignedDifficulty && a.ReachedDifficulty == b.ReachedDifficulty &&
-		a.NetworkDifficulty == b.NetworkDifficulty && a.Block == b.Block && a.Hash == b.Hash && a.RemoteAddr == b.RemoteAddr
+		a.NetworkDifficulty == b.NetworkDifficulty && a.Block == b.Block && a.Declared == b.Declared &&
+		a.Hash == b.Hash && a.RemoteAddr == b.RemoteAddr
 }
 
 func TestCodecRoundTrip(t *testing.T) {
@@ -121,13 +125,18 @@ func FuzzDecode(f *testing.F) {
 	r := testRecord(3)
 	f.Add(AppendRecord(nil, &r))
 	f.Add([]byte{1, 2, 3})
+	f.Add(mustHex(f, v1Record))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		var rec share.Record
 		if err := DecodeRecord(p, &rec); err != nil {
 			return
 		}
-		// Whatever decodes re-encodes to the same bytes.
+		// Whatever decodes re-encodes to the same bytes, a version-1
+		// record as the same record in version 2.
 		rec.Time = rec.Time.UTC()
+		if p[0] == 1 {
+			p = append([]byte{payloadVersion}, p[1:]...)
+		}
 		if q := AppendRecord(nil, &rec); string(q) != string(p) {
 			t.Fatalf("re-encode differs:\n%x\n%x", q, p)
 		}
@@ -608,4 +617,60 @@ func TestOpenRefusesAnotherInstancesLog(t *testing.T) {
 	e.Close()
 	e, _ = openLog(t, empty, Config{Instance: "b"})
 	e.Close()
+}
+
+// v1Record is a version-1 payload as the previous release wrote it: id 7,
+// 2023-11-14T22:13:20.000001Z, V2, block, job 0x01020304, height 840000,
+// difficulties 1024 / 2048.5 / 1e12, hash 0xaa…, instance "i", address "a",
+// worker "w", remote "r".
+const v1Record = "01" + "0700000000000000" + "e8032a36fe9c9717" + "02" + "01" + "04030201" + "40d10c0000000000" +
+	"0000000000009040" + "000000000001a040" + "000000a2941a6d42" +
+	"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" +
+	"010069" + "010061" + "010077" + "010072"
+
+func mustHex(t testing.TB, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestDecodeVersion1: records written before declared jobs existed still
+// read (Declared false); version 1 knows no declared flag; unknown versions
+// are refused.
+func TestDecodeVersion1(t *testing.T) {
+	p := mustHex(t, v1Record)
+	var rec share.Record
+	if err := DecodeRecord(p, &rec); err != nil {
+		t.Fatal(err)
+	}
+	want := share.Record{ID: 7, Time: time.Unix(1_700_000_000, 1000).UTC(), Instance: "i",
+		Worker: share.Worker{Address: "a", Name: "w"}, Protocol: share.ProtocolV2, JobID: 0x01020304, Height: 840000,
+		AssignedDifficulty: 1024, ReachedDifficulty: 2048.5, NetworkDifficulty: 1e12, Block: true, RemoteAddr: "r"}
+	for i := range want.Hash {
+		want.Hash[i] = 0xaa
+	}
+	if !sameRecord(rec, want) {
+		t.Fatalf("v1 record:\n got %+v\nwant %+v", rec, want)
+	}
+	bad := bytes.Clone(p)
+	bad[18] |= 2 // declared: not a version-1 flag
+	if err := DecodeRecord(bad, &rec); !errors.Is(err, ErrBadPayload) {
+		t.Fatalf("declared flag in v1: %v", err)
+	}
+	bad[0], bad[18] = 3, 1
+	if err := DecodeRecord(bad, &rec); !errors.Is(err, ErrBadPayload) {
+		t.Fatalf("version 3: %v", err)
+	}
+	// Written now, the same record is version 2 with the declared bit.
+	want.Declared = true
+	q := AppendRecord(nil, &want)
+	if q[0] != 2 || q[18] != 3 || !bytes.Equal(q[1:18], p[1:18]) || !bytes.Equal(q[19:], p[19:]) {
+		t.Fatalf("v2 encoding %x", q)
+	}
+	if err := DecodeRecord(q, &rec); err != nil || !rec.Declared || !rec.Block {
+		t.Fatalf("v2 decode: %v %+v", err, rec)
+	}
 }

@@ -177,7 +177,7 @@ func bip34Height(script []byte) (int64, error) {
 	for i := n - 1; i >= 0; i-- {
 		h = h<<8 | int64(num[i])
 	}
-	if !bytes.Equal(script[:1+n], share.HeightPush(h)) {
+	if !bytes.Equal(script[:1+n], share.AppendBIP34Height(nil, h)) {
 		return 0, fmt.Errorf("BIP34 height %d is not minimally encoded", h)
 	}
 	return h, nil

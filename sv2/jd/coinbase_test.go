@@ -42,7 +42,7 @@ func TestParseDeclaredCoinbase(t *testing.T) {
 
 func TestBIP34Heights(t *testing.T) {
 	for _, h := range []int64{0, 1, 16, 17, 127, 128, 255, 256, 32767, 32768, 8388607, 8388608, 1 << 30} {
-		got, err := bip34Height(append(share.HeightPush(h), 0xaa, 0xbb))
+		got, err := bip34Height(append(share.AppendBIP34Height(nil, h), 0xaa, 0xbb))
 		if err != nil || got != h {
 			t.Errorf("height %d: got %d, %v", h, got, err)
 		}

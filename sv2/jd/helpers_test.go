@@ -34,7 +34,7 @@ func (s cbSpec) build() (prefix, suffix []byte) {
 	prefix = append(prefix, 1)
 	prefix = append(prefix, make([]byte, 32)...)
 	prefix = binary.LittleEndian.AppendUint32(prefix, 0xffffffff)
-	script := append(share.HeightPush(s.height), s.tag...)
+	script := append(share.AppendBIP34Height(nil, s.height), s.tag...)
 	prefix = share.AppendVarInt(prefix, uint64(len(script)+s.extranonce))
 	prefix = append(prefix, script...)
 	suffix = binary.LittleEndian.AppendUint32(nil, s.sequence)
