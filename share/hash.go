@@ -59,4 +59,3 @@ func PutHeader(h *Header, version uint32, prevHash, merkleRoot *[32]byte, ntime,
 
 // AppendVarInt appends v as a Bitcoin CompactSize (the shortest encoding).
 func AppendVarInt(b []byte, v uint64) []byte { return appendVarInt(b, v) }
-
