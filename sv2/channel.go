@@ -36,6 +36,7 @@ type channel struct {
 	extranonce []byte // standard: the full extranonce; extended: the prefix
 	enSize     int    // extended: the miner's extranonce size
 	release    func() // extranonce release (extended channels), may be nil
+	custom     bool   // extended: has had a custom (declared) job
 
 	// Accepted shares not yet acknowledged.
 	pending    uint32
@@ -76,7 +77,7 @@ func (s *session) handleFrame(ctx context.Context, f frame) {
 			s.closeChannel(m.ChannelID)
 		}
 	case *codec.SetCustomMiningJob:
-		s.send(&codec.SetCustomMiningJobError{ChannelID: m.ChannelID, RequestID: m.RequestID, ErrorCode: CodeJDNotSupported})
+		s.onSetCustomMiningJob(m)
 	case *codec.SetupConnection:
 		s.protocolError(perrDoubleSetup, nil)
 	default:
@@ -101,8 +102,9 @@ func (s *session) handleSetupFrame(f frame) {
 }
 
 // onSetup answers SetupConnection as the SRI pool does: mining protocol
-// only, version 2 within [min, max], no work selection (Job Declaration is
-// a separate server). A refusal is sent and the connection closed.
+// only, version 2 within [min, max], work selection only with Job
+// Declaration on (Deps.CustomJobs). A refusal is sent and the connection
+// closed.
 func (s *session) onSetup(m *codec.SetupConnection) {
 	refuse := func(flags uint32, code string) {
 		s.send(&codec.SetupConnectionError{Flags: flags, ErrorCode: code})
@@ -115,7 +117,7 @@ func (s *session) onSetup(m *codec.SetupConnection) {
 	case m.MinVersion > ProtocolVersion || m.MaxVersion < ProtocolVersion:
 		refuse(0, CodeProtocolVersionMismatch)
 		return
-	case m.Flags&FlagRequiresWorkSelection != 0:
+	case m.Flags&FlagRequiresWorkSelection != 0 && s.srv.deps.CustomJobs == nil:
 		refuse(FlagRequiresWorkSelection, CodeUnsupportedFeatureFlags)
 		return
 	}
@@ -190,6 +192,11 @@ func clampTarget(t, max share.Target) share.Target {
 }
 
 func (s *session) onOpenStandard(m *codec.OpenStandardMiningChannel) {
+	if s.flags&FlagRequiresWorkSelection != 0 {
+		// Custom jobs need the coinbase in the miner's hands.
+		s.send(&codec.OpenMiningChannelError{RequestID: m.RequestID, ErrorCode: CodeStandardChannelsNotSupportedForCustomWork})
+		return
+	}
 	w, mt, job, ok := s.openCommon(m.RequestID, m.UserIdentity, m.NominalHashRate, m.MaxTarget)
 	if !ok {
 		return
@@ -271,6 +278,9 @@ func (s *session) closeChannel(id uint32) {
 	delete(s.channels, id)
 	if ch.release != nil {
 		ch.release()
+	}
+	if ch.custom {
+		s.srv.m.customActive.Dec()
 	}
 	if ch.extended {
 		s.srv.m.channels.WithLabelValues(chanExtended).Dec()

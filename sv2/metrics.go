@@ -45,6 +45,10 @@ type metrics struct {
 	panics         prometheus.Counter
 	shares         srvmetrics.Shares
 	connections    prometheus.Gauge
+	// customJobs is adit_jd_custom_jobs_total{result}: accepted or the
+	// SetCustomMiningJob.Error code (a fixed set: sv2's and sv2/jd's).
+	customJobs   *prometheus.CounterVec
+	customActive prometheus.Gauge // adit_jd_custom_jobs_active
 }
 
 func newMetrics(reg prometheus.Registerer, shares *prometheus.CounterVec, conns prometheus.Gauge) (*metrics, error) {
@@ -74,13 +78,20 @@ func newMetrics(reg prometheus.Registerer, shares *prometheus.CounterVec, conns 
 			Help: "Stratum V2 sessions dropped after a recovered panic.",
 		}),
 		connections: srvmetrics.Connections(conns),
+		customJobs: srvmetrics.CounterVec("adit_jd_custom_jobs_total",
+			"SetCustomMiningJob requests by result: accepted or the error code.", "result",
+			resultAccepted, CodeJDNotSupported, CodeUnsupportedFeatureFlags, CodeInvalidChannelID),
+		customActive: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "adit_jd_custom_jobs_active",
+			Help: "Extended channels mining a custom (declared) job.",
+		}),
 	}
 	var err error
 	if m.shares, err = srvmetrics.NewShares(shares); err != nil {
 		return nil, fmt.Errorf("sv2: %w", err)
 	}
 	if err := srvmetrics.Register(reg, m.handshakes, m.handshakeSecs, m.channels, m.protocolErrors,
-		m.disconnects, m.refused, m.panics); err != nil {
+		m.disconnects, m.refused, m.panics, m.customJobs, m.customActive); err != nil {
 		return nil, fmt.Errorf("sv2: %w", err)
 	}
 	return m, nil

@@ -35,6 +35,9 @@ type Deps struct {
 	Shares *prometheus.CounterVec
 	// Connections is adit_connections{protocol="v2"}. Optional.
 	Connections prometheus.Gauge
+	// CustomJobs turns SetCustomMiningJob into private jobs (Job
+	// Declaration); nil refuses work selection.
+	CustomJobs CustomJobs
 	// Now is the clock for share records and vardiff; defaults to time.Now.
 	// Socket deadlines always use the real clock.
 	Now func() time.Time
