@@ -62,23 +62,3 @@ func keysGenerate(seed byte) (*keys.SecretKey, error) { return keys.GenerateSecr
 
 // nil2rand returns the production randomness source.
 func nil2rand() io.Reader { return randReader(nil) }
-
-func runTranscriptB(b *testing.B, f fixture) (act1 [Act1Size]byte, act2 []byte, ini, resp handshakeResult) {
-	var hs initiatorHandshake
-	act1, err := hs.start(detRand(10))
-	if err != nil {
-		b.Fatal(err)
-	}
-	act2, resp, err = respond(detRand(11), f.static, act1[:])
-	if err != nil {
-		b.Fatal(err)
-	}
-	if ini, err = hs.finish(act2); err != nil {
-		b.Fatal(err)
-	}
-	return act1, act2, ini, resp
-}
-
-func runTranscriptT(t *testing.T, f fixture) (act1 [Act1Size]byte, act2 []byte, ini, resp handshakeResult) {
-	return runTranscript(t, f)
-}

@@ -115,20 +115,20 @@ func TestEllSwiftEncodeRoundTrip(t *testing.T) {
 }
 
 // runTranscript runs the handshake in memory with fixed randomness.
-func runTranscript(t *testing.T, f fixture) (act1 [Act1Size]byte, act2 []byte, ini, resp handshakeResult) {
-	t.Helper()
+func runTranscript(tb testing.TB, f fixture) (act1 [Act1Size]byte, act2 []byte, ini, resp handshakeResult) {
+	tb.Helper()
 	var hs initiatorHandshake
 	act1, err := hs.start(detRand(10))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	act2, resp, err = respond(detRand(11), f.static, act1[:])
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ini, err = hs.finish(act2)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return act1, act2, ini, resp
 }
