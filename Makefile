@@ -6,7 +6,7 @@ BTCD_VERSION ?= v0.26.2
 GOBIN := $(shell $(GO) env GOPATH)/bin
 export PATH := $(GOBIN):/usr/lib/postgresql/15/bin:$(PATH)
 
-.PHONY: all build run test test-unit test-integration fuzz deps lint clean
+.PHONY: all build run test test-unit test-integration fuzz fuzz-long deps lint clean
 
 all: build
 
@@ -43,6 +43,15 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+# A duration per target (or an iteration count such as 1000000x); the script
+# copes with the coordinator's end-of-deadline error (see .ci/fuzz-long).
+FUZZ_LONG_TIME ?= 5m
+## fuzz-long: every fuzz target for FUZZ_LONG_TIME each, one worker
+## (FUZZ_PARALLEL); a bounded sample of the corpus found is kept under each
+## package's testdata/fuzz (FUZZ_KEEP files of at most FUZZ_KEEP_BYTES).
+fuzz-long:
+	FUZZ_LONG_TIME=$(FUZZ_LONG_TIME) GO=$(GO) .ci/fuzz-long
 
 ## deps: install what the stack and the integration tests need.
 deps:
