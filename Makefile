@@ -6,7 +6,7 @@ BTCD_VERSION ?= v0.26.2
 GOBIN := $(shell $(GO) env GOPATH)/bin
 export PATH := $(GOBIN):/usr/lib/postgresql/15/bin:$(PATH)
 
-.PHONY: all build run test test-unit test-integration fuzz deps lint clean
+.PHONY: all build run test test-unit test-integration fuzz fuzz-long deps lint clean
 
 all: build
 
@@ -22,12 +22,36 @@ test: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
+	@mkdir -p .run && rm -f $(VECTOR_SKIPS)
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run NoAlloc $(alloc_pkgs)
 	$(MAKE) fuzz
 	$(GO) test -tags integration -count=1 -timeout 12m ./...
+	@$(vector_summary)
 
 test-unit:
+	@mkdir -p .run && rm -f $(VECTOR_SKIPS)
 	$(GO) test -race -count=1 ./...
+	$(GO) test -count=1 -run NoAlloc $(alloc_pkgs)
+	@$(vector_summary)
+
+# Golden vectors live outside the repository, in ../shared/vectors. A test
+# whose vector is missing fails when CI is set (.ci/run sets it) and
+# otherwise skips, appending a line to this file (share/sharetest.ReadVector);
+# the summary counts the distinct tests.
+VECTOR_SKIPS := .run/vector-skips
+test test-unit: export ADIT_VECTOR_SKIP_LOG = $(CURDIR)/$(VECTOR_SKIPS)
+define vector_summary
+n=$$(sort -u $(VECTOR_SKIPS) 2>/dev/null | grep -c . || true); \
+if [ "$$n" = 0 ]; then echo "vector tests: none skipped"; \
+elif [ ! -d ../shared/vectors ]; then echo "$$n vector tests skipped: ../shared/vectors not found"; \
+else echo "$$n vector tests skipped: not found in ../shared/vectors: $$(cut -f1 $(VECTOR_SKIPS) | sort -u | xargs -n1 basename | xargs)"; fi
+endef
+
+# The zero-allocation tests (Test…NoAlloc…) skip under the race detector,
+# which the unit pass uses (sync.Pool drops items under it): they run again
+# without it.
+alloc_pkgs = $(shell grep -rlE --include='*_test.go' '^func Test[A-Za-z0-9_]*NoAlloc' . | xargs -rn1 dirname | sort -u)
 
 test-integration: deps
 	$(GO) test -tags integration -count=1 -timeout 12m ./...
@@ -43,6 +67,15 @@ fuzz:
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; \
 	done
+
+# A duration per target (or an iteration count such as 1000000x); the script
+# copes with the coordinator's end-of-deadline error (see .ci/fuzz-long).
+FUZZ_LONG_TIME ?= 5m
+## fuzz-long: every fuzz target for FUZZ_LONG_TIME each, one worker
+## (FUZZ_PARALLEL); a bounded sample of the corpus found is kept under each
+## package's testdata/fuzz (FUZZ_KEEP files of at most FUZZ_KEEP_BYTES).
+fuzz-long:
+	FUZZ_LONG_TIME=$(FUZZ_LONG_TIME) GO=$(GO) .ci/fuzz-long
 
 ## deps: install what the stack and the integration tests need.
 deps:

@@ -110,3 +110,78 @@ func TestLineReaderPartialEOF(t *testing.T) {
 		t.Fatalf("want ErrUnexpectedEOF, got %v", err)
 	}
 }
+
+// FuzzLineReader checks the bounded line codec against a direct reading of
+// the input: data arrives in the chunk sizes the fuzzer picks (splits fall
+// at any byte), lines longer than max (a '\r' before the '\n' counting) end
+// the stream with a sticky ErrLineTooLong, a trailing '\r' is stripped,
+// empty lines are skipped, a pending partial line at the end is
+// io.ErrUnexpectedEOF, and the buffer never grows past max+2 bytes.
+func FuzzLineReader(f *testing.F) {
+	f.Add([]byte("{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[]}\r\n\n{\"id\":2}\n"), []byte{3, 1, 7}, uint16(64))
+	f.Add([]byte("abc\n"+strings.Repeat("b", 300)+"\n"), []byte{255}, uint16(100))
+	f.Add([]byte("a\nbc"), []byte{}, uint16(0))
+	f.Add([]byte("\r\r\n\r\n"), []byte{1}, uint16(1))
+	f.Fuzz(func(t *testing.T, data, chunks []byte, max16 uint16) {
+		maxLen := int(max16 % 5000)
+		sizes := make([]int, len(chunks))
+		for i, c := range chunks {
+			sizes[i] = int(c) + 1
+		}
+		lr := NewLineReader(&chunkReader{data: data, chunks: sizes}, maxLen)
+		limit := max(maxLen, 1)
+
+		var want []string
+		wantErr := io.EOF
+		rest := data
+		for len(rest) > 0 {
+			i := bytes.IndexByte(rest, '\n')
+			if i < 0 {
+				wantErr = io.ErrUnexpectedEOF
+				if len(rest) > limit {
+					wantErr = ErrLineTooLong
+				}
+				break
+			}
+			raw := rest[:i]
+			rest = rest[i+1:]
+			if len(raw) > limit {
+				wantErr = ErrLineTooLong
+				break
+			}
+			if line := bytes.TrimSuffix(raw, []byte("\r")); len(line) > 0 {
+				want = append(want, string(line))
+			}
+		}
+
+		var got []string
+		var err error
+		for {
+			var line []byte
+			if line, err = lr.ReadLine(); err != nil {
+				break
+			}
+			got = append(got, string(line))
+			if len(got) > len(want) {
+				t.Fatalf("extra line %q", line)
+			}
+		}
+		if err != wantErr {
+			t.Fatalf("error %v, want %v (lines %q)", err, wantErr, got)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("got %d lines, want %d", len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("line %d: %q, want %q", i, got[i], want[i])
+			}
+		}
+		if _, err2 := lr.ReadLine(); err2 != err {
+			t.Fatalf("error not sticky: %v then %v", err, err2)
+		}
+		if len(lr.buf) > limit+2 {
+			t.Fatalf("buffer grew to %d for max %d", len(lr.buf), limit)
+		}
+	})
+}

@@ -5,12 +5,11 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/share/sharetest"
 	"github.com/adit-pool/adit/sv2"
 	"github.com/adit-pool/adit/sv2/client"
 )
@@ -18,8 +17,6 @@ import (
 // SRI channel vectors (../shared/vectors/sri-channels), run end to end: a
 // server on the plaintext port with a job built from the vector, a client
 // opening the vector's channel, shares submitted as the vector lists them.
-
-const vectorDir = "../../shared/vectors/sri-channels"
 
 type hexBytes []byte
 
@@ -89,10 +86,7 @@ type vecCase struct {
 
 func loadVectors(t *testing.T, name string) vecFile {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(vectorDir, name))
-	if err != nil {
-		t.Skipf("vectors not available: %v", err)
-	}
+	b := sharetest.ReadVector(t, "sri-channels/"+name)
 	var f vecFile
 	if err := json.Unmarshal(b, &f); err != nil {
 		t.Fatal(err)

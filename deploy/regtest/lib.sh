@@ -27,8 +27,12 @@ mkdir -p "$RUN/btcd" "$RUN/logs" "$RUN/sharelog"
 PGDIR=$(mktemp -d /tmp/adit-pg.XXXXXX)
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 [ "$(id -u)" = 0 ] && chown postgres "$PGDIR"
-pids=()
+pids=()   # the stack's background processes, started last stopped first
+names=()  # their names and logs, index for index
+logs=()
 pg_started=
+# track NAME LOG: book the background process just started ($!).
+track() { pids+=($!); names+=("$1"); logs+=("$2"); }
 cleanup() {
 	trap - EXIT
 	trap "" INT TERM # a second Ctrl-C or TERM must not cut the clean-up short
@@ -43,9 +47,50 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# check_stack: if a stack process has exited, say which, with its exit
+# status, its log and the log's last lines, and return 1. Postgres runs
+# detached (pg_ctl), so it is checked through its postmaster.pid.
+check_stack() {
+	local i pid st why
+	for i in "${!pids[@]}"; do
+		pid=${pids[i]}
+		kill -0 "$pid" 2>/dev/null && continue
+		st=0
+		wait "$pid" 2>/dev/null || st=$?
+		why="exit status $st"
+		[ "$st" -gt 128 ] && why="$why (killed by SIG$(kill -l $((st - 128)) 2>/dev/null || echo $((st - 128))))"
+		stack_died "${names[i]} (pid $pid)" "$why" "${logs[i]}" "${logs[i]}"
+		return 1
+	done
+	if [ -n "$pg_started" ]; then
+		pid=$(head -1 "$PGDIR/data/postmaster.pid" 2>/dev/null || true)
+		if [ -z "$pid" ] || ! kill -0 "$pid" 2>/dev/null; then
+			stack_died "postgres${pid:+ (pid $pid)}" "not running (started detached by pg_ctl: no exit status)" \
+				"$PGDIR/postgres.log" "$RUN/logs/postgres.log"
+			pg_started=
+			return 1
+		fi
+	fi
+}
+
+# stack_died WHAT WHY LOG KEPT: the report check_stack prints (to stderr);
+# LOG is read now, KEPT is where the log is after the clean-up.
+stack_died() {
+	{
+		echo
+		echo "stack process $1 exited: $2"
+		echo "its log: $4; last lines:"
+		tail -n 15 "$3" 2>/dev/null | sed 's/^/  | /' || true
+	} >&2
+}
+
 # wait_http URL what: poll until URL answers, or fail naming what.
 wait_http() {
-	for _ in $(seq 150); do curl -sf "$1" >/dev/null && return 0; sleep 0.2; done
+	for _ in $(seq 150); do
+		curl -sf "$1" >/dev/null && return 0
+		check_stack || exit 1
+		sleep 0.2
+	done
 	echo "$2 did not come up; see $RUN/logs"; exit 1
 }
 
@@ -60,8 +105,12 @@ btcd --regtest --notls --rpcuser="$RPC_USER" --rpcpass="$RPC_PASS" \
 	--rpclisten="127.0.0.1:$BTCD_RPC_PORT" --listen="127.0.0.1:$BTCD_P2P_PORT" \
 	--datadir="$RUN/btcd" --logdir="$RUN/btcd" --miningaddr="$FILLER_ADDR" --txindex --addrindex \
 	>"$RUN/logs/btcd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do rpc getblockcount | grep -q '"result"' && break; sleep 0.2; done
+track btcd "$RUN/logs/btcd.log"
+for _ in $(seq 100); do
+	rpc getblockcount | grep -q '"result"' && break
+	check_stack || exit 1
+	sleep 0.2
+done
 rpc getblockcount | grep -q '"result"' || { echo "btcd did not start; see $RUN/logs/btcd.log"; exit 1; }
 }
 

@@ -72,7 +72,7 @@ $storage
 $sv2
 TOML
 env "${env[@]}" ADIT_NODE_0_PASSWORD="$RPC_PASS" bin/aditd -config "$RUN/aditd.toml" -log-format json >"$RUN/logs/aditd.log" 2>&1 &
-pids+=($!)
+track aditd "$RUN/logs/aditd.log"
 aditd_pid=$!
 wait_http "http://127.0.0.1:$HTTP_PORT/metrics" aditd
 metric() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1==m{print $2}'; }
@@ -81,7 +81,7 @@ rss_before=$(metric process_resident_memory_bytes)
 bin/adit-miner -pool "127.0.0.1:$STRATUM_PORT" -user "$MINER_ADDR.load" -fleet "$MINERS" -threads 1 \
 	-share-rate "$RATE" -duration "$DURATION" "${v2args[@]}" -json -log-level warn >"$RUN/fleet.json" 2>"$RUN/logs/miner.log" &
 fleet=$!
-pids+=($fleet)
+track adit-miner "$RUN/logs/miner.log"
 # Once every miner is connected, note the memory, then mine a few blocks so
 # clean jobs are broadcast to all sessions.
 conns_all() { echo $(( $(metric 'adit_connections{protocol="v1"}' | cut -d. -f1) + $(metric 'adit_connections{protocol="v2"}' | cut -d. -f1 | grep . || echo 0) )); }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -152,4 +153,48 @@ func TestUint32Hex(t *testing.T) {
 			t.Errorf("%q: no error", s)
 		}
 	}
+}
+
+// FuzzParseNotify fuzzes the miner side's mining.notify decoder: anything is
+// an error or a Notify that, encoded again the way a pool sends it, decodes
+// to the same Notify.
+func FuzzParseNotify(f *testing.F) {
+	f.Add([]byte(`["job-7","03020100070605040b0a09080f0e0d0c13121110171615141b1a19181f1e1d1c","0102","0304",["` +
+		strings.Repeat("ab", 32) + `"],"20000000","1d00ffff","5f5e1000",true]`))
+	f.Add([]byte(`["j","` + strings.Repeat("00", 32) + `","","",[],"20000000","1d00ffff","5f5e1000",false,"extra"]`))
+	f.Add([]byte(`["j"]`))
+	sn := stratum.NotifyFromJob(clienttest.Job(0xdeadbeef, 12, true), true)
+	var m struct {
+		Params json.RawMessage `json:"params"`
+	}
+	if err := json.Unmarshal(stratum.AppendNotify(nil, &sn), &m); err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte(m.Params))
+	f.Fuzz(func(t *testing.T, params []byte) {
+		n, err := ParseNotify(params)
+		if err != nil {
+			if n != nil {
+				t.Fatal("notify returned with an error")
+			}
+			return
+		}
+		prev := stratum.PrevHashV1(n.PrevHash)
+		branch := make([]string, len(n.Branch))
+		for i, b := range n.Branch {
+			branch[i] = hex.EncodeToString(b[:])
+		}
+		again, err := json.Marshal([]any{n.JobID, hex.EncodeToString(prev[:]), hex.EncodeToString(n.Coinb1),
+			hex.EncodeToString(n.Coinb2), branch, Uint32Hex(n.Version), Uint32Hex(n.Bits), Uint32Hex(n.NTime), n.Clean})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n2, err := ParseNotify(again)
+		if err != nil {
+			t.Fatalf("re-encoded notify does not parse: %v: %s", err, again)
+		}
+		if !reflect.DeepEqual(n, n2) {
+			t.Fatalf("round trip: %+v → %s → %+v", n, again, n2)
+		}
+	})
 }

@@ -2,42 +2,17 @@ package ellswift
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"math/big"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	btcellswift "github.com/btcsuite/btcd/btcec/v2/ellswift"
+
+	"github.com/adit-pool/adit/share/sharetest"
 )
-
-const vectorsDir = "../../../shared/vectors"
-
-func readCSV(t *testing.T, name string) []map[string]string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(vectorsDir, "bip324", name))
-	if err != nil {
-		t.Skipf("vectors not available: %v", err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []map[string]string
-	for _, r := range rows[1:] {
-		m := map[string]string{}
-		for i, k := range rows[0] {
-			m[k] = r[i]
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 func feHex(t testing.TB, s string) fe {
 	t.Helper()
@@ -123,7 +98,7 @@ func TestPowPm3d4(t *testing.T) {
 }
 
 func TestDecodeVectors(t *testing.T) {
-	rows := readCSV(t, "ellswift_decode_test_vectors.csv")
+	rows := sharetest.ReadVectorCSV(t, "bip324/ellswift_decode_test_vectors.csv")
 	if len(rows) == 0 {
 		t.Fatal("no vectors")
 	}
@@ -142,7 +117,7 @@ func TestDecodeVectors(t *testing.T) {
 }
 
 func TestXSwiftECInvVectors(t *testing.T) {
-	rows := readCSV(t, "xswiftec_inv_test_vectors.csv")
+	rows := sharetest.ReadVectorCSV(t, "bip324/xswiftec_inv_test_vectors.csv")
 	if len(rows) == 0 {
 		t.Fatal("no vectors")
 	}

@@ -8,9 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-const vectorsDir = "../../../shared/vectors"
+	"github.com/adit-pool/adit/share/sharetest"
+)
 
 type keyVectors struct {
 	Spec struct {
@@ -50,10 +50,7 @@ type keyVectors struct {
 
 func loadVectors(t *testing.T) keyVectors {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(vectorsDir, "sv2-keys.json"))
-	if err != nil {
-		t.Skipf("vectors not available: %v", err)
-	}
+	b := sharetest.ReadVector(t, "sv2-keys.json")
 	var v keyVectors
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)

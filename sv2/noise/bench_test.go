@@ -76,7 +76,7 @@ func BenchmarkNoiseHandshakePipe(b *testing.B) {
 // way through the transport.
 func BenchmarkTransportFrame100(b *testing.B) {
 	f := newFixture(b)
-	_, _, ini, resp := runTranscriptB(b, f)
+	_, _, ini, resp := runTranscript(b, f)
 	payload := make([]byte, 100)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -1,19 +1,14 @@
 package noise
 
 import (
-	"encoding/csv"
 	"encoding/hex"
 	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/adit-pool/adit/sv2/keys"
 )
-
-const vectorsDir = "../../../shared/vectors"
 
 // detRand is a deterministic io.Reader for reproducible keys.
 func detRand(seed byte) io.Reader {
@@ -31,28 +26,6 @@ func mustHex(t testing.TB, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func readCSV(t *testing.T, name string) []map[string]string {
-	t.Helper()
-	f, err := os.Open(filepath.Join(vectorsDir, "bip324", name))
-	if err != nil {
-		t.Skipf("vectors not available: %v", err)
-	}
-	defer f.Close()
-	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []map[string]string
-	for _, r := range rows[1:] {
-		m := map[string]string{}
-		for i, k := range rows[0] {
-			m[k] = r[i]
-		}
-		out = append(out, m)
-	}
-	return out
 }
 
 // fixture is an authority and a certified static key valid around epoch.
@@ -89,23 +62,3 @@ func keysGenerate(seed byte) (*keys.SecretKey, error) { return keys.GenerateSecr
 
 // nil2rand returns the production randomness source.
 func nil2rand() io.Reader { return randReader(nil) }
-
-func runTranscriptB(b *testing.B, f fixture) (act1 [Act1Size]byte, act2 []byte, ini, resp handshakeResult) {
-	var hs initiatorHandshake
-	act1, err := hs.start(detRand(10))
-	if err != nil {
-		b.Fatal(err)
-	}
-	act2, resp, err = respond(detRand(11), f.static, act1[:])
-	if err != nil {
-		b.Fatal(err)
-	}
-	if ini, err = hs.finish(act2); err != nil {
-		b.Fatal(err)
-	}
-	return act1, act2, ini, resp
-}
-
-func runTranscriptT(t *testing.T, f fixture) (act1 [Act1Size]byte, act2 []byte, ini, resp handshakeResult) {
-	return runTranscript(t, f)
-}

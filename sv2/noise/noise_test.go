@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adit-pool/adit/share/sharetest"
 	"github.com/adit-pool/adit/sv2/codec"
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ellswift"
@@ -35,7 +36,7 @@ func TestInitialState(t *testing.T) {
 
 // BIP324 packet vectors: the SV2 ECDH is exactly v2_ecdh.
 func TestBIP324ECDHVectors(t *testing.T) {
-	for _, v := range readCSV(t, "packet_encoding_test_vectors.csv") {
+	for _, v := range sharetest.ReadVectorCSV(t, "bip324/packet_encoding_test_vectors.csv") {
 		var s btcec.ModNScalar
 		if s.SetByteSlice(mustHex(t, v["in_priv_ours"])) {
 			t.Fatal("scalar overflow")
@@ -76,7 +77,7 @@ func TestBIP324ECDHVectors(t *testing.T) {
 }
 
 func TestEllSwiftDecodeVectors(t *testing.T) {
-	rows := readCSV(t, "ellswift_decode_test_vectors.csv")
+	rows := sharetest.ReadVectorCSV(t, "bip324/ellswift_decode_test_vectors.csv")
 	if len(rows) != 76 {
 		t.Fatalf("%d vectors", len(rows))
 	}
@@ -114,20 +115,20 @@ func TestEllSwiftEncodeRoundTrip(t *testing.T) {
 }
 
 // runTranscript runs the handshake in memory with fixed randomness.
-func runTranscript(t *testing.T, f fixture) (act1 [Act1Size]byte, act2 []byte, ini, resp handshakeResult) {
-	t.Helper()
+func runTranscript(tb testing.TB, f fixture) (act1 [Act1Size]byte, act2 []byte, ini, resp handshakeResult) {
+	tb.Helper()
 	var hs initiatorHandshake
 	act1, err := hs.start(detRand(10))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	act2, resp, err = respond(detRand(11), f.static, act1[:])
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ini, err = hs.finish(act2)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return act1, act2, ini, resp
 }
