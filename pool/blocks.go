@@ -82,6 +82,7 @@ type blockKeeper struct {
 
 type blockMetrics struct {
 	found         prometheus.Counter // adit_blocks_found_total
+	foundDeclared prometheus.Counter // adit_jd_blocks_found_total
 	pending       prometheus.Gauge   // adit_blocks_pending
 	retries       prometheus.Counter // adit_block_submit_retries_total
 	journalErrors prometheus.Counter // adit_block_journal_errors_total
@@ -92,6 +93,9 @@ func newBlockMetrics(reg prometheus.Registerer) *blockMetrics {
 	m := &blockMetrics{
 		found: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "adit_blocks_found_total", Help: "Shares that solved a block.",
+		}),
+		foundDeclared: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "adit_jd_blocks_found_total", Help: "Blocks found on custom (declared) jobs; also counted in adit_blocks_found_total.",
 		}),
 		pending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "adit_blocks_pending", Help: "Found blocks not yet settled (submission outcome known and recorded in the database).",
@@ -106,7 +110,7 @@ func newBlockMetrics(reg prometheus.Registerer) *blockMetrics {
 			Name: "adit_block_record_errors_total", Help: "Failed attempts to record a found block or its outcome in the database (retried).",
 		}),
 	}
-	reg.MustRegister(m.found, m.pending, m.retries, m.journalErrors, m.recordErrors)
+	reg.MustRegister(m.found, m.foundDeclared, m.pending, m.retries, m.journalErrors, m.recordErrors)
 	return m
 }
 
@@ -138,7 +142,10 @@ func newBlockKeeper(journal *blocklog.Log, store BlockStore, sub BlockSubmitter,
 // starts submitting it, and returns.
 func (k *blockKeeper) Found(fb FoundBlock, block []byte) {
 	k.m.found.Inc()
-	k.log.Info("block found", zap.Int64("height", fb.Height), zap.String("hash", displayHash(fb.Hash)),
+	if fb.Record.Declared {
+		k.m.foundDeclared.Inc()
+	}
+	k.log.Info("block found", zap.Bool("declared", fb.Record.Declared), zap.Int64("height", fb.Height), zap.String("hash", displayHash(fb.Hash)),
 		zap.String("address", fb.Record.Worker.Address), zap.String("worker", fb.Record.Worker.Name))
 	e := &blocklog.Entry{Hash: fb.Hash, Height: fb.Height, Reward: fb.Reward, Record: fb.Record, Block: block}
 	ctx := k.start(e.Hash)

@@ -130,6 +130,10 @@ type SV2Config struct {
 	SuccessInterval Duration `toml:"success_interval"`
 }
 
+// MinJDExtranonceSize is the smallest extranonce_size Job Declaration runs
+// with: the room an extended channel of a JD client gets.
+const MinJDExtranonceSize = 10
+
 // JDConfig opens Stratum V2 Job Declaration: miners declare their own block
 // templates to the Job Declaration Server and mine them on extended
 // channels of the mining port with SetCustomMiningJob. Zero values take the
@@ -393,6 +397,10 @@ func (c *Config) Validate() error {
 	}
 	if c.JD.Listen != "" && (c.SV2.Listen == "" || c.SV2.AuthorityKeyFile == "") {
 		errs = append(errs, errors.New("jd.listen needs sv2.listen and sv2.authority_key_file: declared jobs are mined on the Stratum V2 port, under its authority key"))
+	}
+	if c.JD.Listen != "" && c.ExtranonceSize < MinJDExtranonceSize {
+		errs = append(errs, fmt.Errorf("jd.listen needs extranonce_size >= %d (the reference JD client falls back below it: 2 bytes for its own channels, 8 rollable); it is %d",
+			MinJDExtranonceSize, c.ExtranonceSize))
 	}
 	if c.HTTP.Listen == "" {
 		errs = append(errs, errors.New("http.listen is required"))

@@ -41,16 +41,18 @@ type Pool struct {
 	gatherer  prometheus.Gatherer
 	m         *metrics
 	validator *share.Validator
-	jobIDs    *share.JobIDs // every job's id, template or (later) declared
-	hub       *jobHub
-	backend   *backend
-	blocks    *blockKeeper
-	source    *template.Source
-	stratum   *stratum.Server
-	sv2       *sv2.Server     // nil when Stratum V2 is off
-	jd        *jobDeclaration // nil when Job Declaration is off
-	storage   *storage
-	hashrate  hashrateWindow
+	jobIDs    *share.JobIDs
+	// payoutScript is what the pool's coinbases, and every declared one, pay.
+	payoutScript []byte // every job's id, template or (later) declared
+	hub          *jobHub
+	backend      *backend
+	blocks       *blockKeeper
+	source       *template.Source
+	stratum      *stratum.Server
+	sv2          *sv2.Server     // nil when Stratum V2 is off
+	jd           *jobDeclaration // nil when Job Declaration is off
+	storage      *storage
+	hashrate     hashrateWindow
 
 	mu       sync.Mutex
 	httpAddr net.Addr
@@ -75,7 +77,7 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 	}
 	mask, _ := cfg.VersionMaskValue()
 	log := deps.Log
-	p := &Pool{cfg: cfg, log: log, gatherer: deps.Gatherer, m: newMetrics(deps.Registerer)}
+	p := &Pool{cfg: cfg, log: log, gatherer: deps.Gatherer, m: newMetrics(deps.Registerer), payoutScript: script}
 
 	vcfg := share.ValidatorConfig{}
 	if d := cfg.Regtest.BlockFloorDifficulty; d > 0 {
@@ -230,11 +232,20 @@ func (p *Pool) newSV2Server(deps Deps, keySource noise.KeySource) (*sv2.Server, 
 		Validator:   p.validator,
 		Backend:     p.backend,
 		Keys:        keySource,
+		CustomJobs:  p.customJobs(),
 		Log:         p.log.Named("sv2"),
 		Registerer:  deps.Registerer,
 		Shares:      p.m.shares.MustCurryWith(prometheus.Labels{"protocol": share.ProtocolV2.String()}),
 		Connections: p.m.connections.WithLabelValues(share.ProtocolV2.String()),
 	})
+}
+
+// customJobs is the mining server's door to Job Declaration, nil when off.
+func (p *Pool) customJobs() sv2.CustomJobs {
+	if p.jd == nil {
+		return nil
+	}
+	return &customJobs{jds: p.jd.server, poolScript: p.payoutScript, ids: p.jobIDs, now: time.Now}
 }
 
 // Run serves until ctx is cancelled, then drains the sessions, waits for
