@@ -37,7 +37,7 @@ test-unit:
 
 # Golden vectors live outside the repository, in ../shared/vectors. A test
 # whose vector is missing fails when CI is set (.ci/run sets it) and
-# otherwise skips, appending a line to this file (share/sharetest.ReadVector);
+# otherwise skips, appending a line to this file (share/vectortest.ReadVector);
 # the summary counts the distinct tests.
 VECTOR_SKIPS := .run/vector-skips
 test test-unit: export ADIT_VECTOR_SKIP_LOG = $(CURDIR)/$(VECTOR_SKIPS)

@@ -5,9 +5,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/adit-pool/adit/share/vectortest"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -258,10 +257,7 @@ type sriJobFactory struct {
 // serialized output vector used verbatim) with NewJob and compares the
 // coinbase split, witness form and value with the reference's.
 func TestNewJobSRIJobFactory(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join("testdata", "sri-channels", "job-factory.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := vectortest.ReadVector(t, "sri-channels/job-factory.json")
 	var f sriJobFactory
 	if err := json.Unmarshal(raw, &f); err != nil || len(f.Vectors) != 2 {
 		t.Fatalf("%v, %d vectors", err, len(f.Vectors))

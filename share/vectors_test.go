@@ -5,13 +5,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"github.com/adit-pool/adit/share/vectortest"
 	"testing"
 	"time"
 )
 
-// The SRI channel vectors are copied verbatim from ../shared/vectors/sri-channels
+// The SRI channel vectors are read from ../shared/vectors/sri-channels
 // (see ../shared/vectors/README.md for byte orders and provenance).
 
 type sriFile struct {
@@ -98,10 +97,7 @@ type sriShare struct {
 
 func loadSRI(t *testing.T, name string) *sriFile {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "sri-channels", name))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := vectortest.ReadVector(t, "sri-channels/"+name)
 	var f sriFile
 	if err := json.Unmarshal(b, &f); err != nil {
 		t.Fatal(err)

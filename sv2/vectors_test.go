@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/adit-pool/adit/share"
-	"github.com/adit-pool/adit/share/sharetest"
+	"github.com/adit-pool/adit/share/vectortest"
 	"github.com/adit-pool/adit/sv2"
 	"github.com/adit-pool/adit/sv2/client"
 )
@@ -86,7 +86,7 @@ type vecCase struct {
 
 func loadVectors(t *testing.T, name string) vecFile {
 	t.Helper()
-	b := sharetest.ReadVector(t, "sri-channels/"+name)
+	b := vectortest.ReadVector(t, "sri-channels/"+name)
 	var f vecFile
 	if err := json.Unmarshal(b, &f); err != nil {
 		t.Fatal(err)

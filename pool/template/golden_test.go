@@ -15,6 +15,7 @@ import (
 	"github.com/adit-pool/adit/pool/node"
 	"github.com/adit-pool/adit/pool/template"
 	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/share/vectortest"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite testdata/jobs.golden")
@@ -37,16 +38,13 @@ func goldenJobs(t *testing.T) (names []string, jobs []*share.Job) {
 		}
 		names, jobs = append(names, name), append(jobs, j)
 	}
-	for _, f := range []string{"core-v31.1-gbt-sample.json", "core-v31.1-gbt-sample-with-tx.json"} {
-		raw, err := os.ReadFile("testdata/" + f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, f := range []string{"gbt-sample.json", "gbt-sample-with-tx.json"} {
+		raw := vectortest.ReadVector(t, "bitcoin-core-v31.1/"+f)
 		tpl, err := node.ParseTemplate(raw)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		add(f, template.BuilderConfig{PayoutScript: testPayout, PoolTag: "/adit/", ExtranonceSize: 12}, tpl)
+		add("core-v31.1-"+f, template.BuilderConfig{PayoutScript: testPayout, PoolTag: "/adit/", ExtranonceSize: 12}, tpl)
 	}
 	for _, h := range []int64{1, 16, 17, 127, 128, 255, 256, 32768, 8388608, 840000} {
 		for _, w := range []bool{false, true} {

@@ -11,7 +11,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	btcellswift "github.com/btcsuite/btcd/btcec/v2/ellswift"
 
-	"github.com/adit-pool/adit/share/sharetest"
+	"github.com/adit-pool/adit/share/vectortest"
 )
 
 func feHex(t testing.TB, s string) fe {
@@ -98,7 +98,7 @@ func TestPowPm3d4(t *testing.T) {
 }
 
 func TestDecodeVectors(t *testing.T) {
-	rows := sharetest.ReadVectorCSV(t, "bip324/ellswift_decode_test_vectors.csv")
+	rows := vectortest.ReadVectorCSV(t, "bip324/ellswift_decode_test_vectors.csv")
 	if len(rows) == 0 {
 		t.Fatal("no vectors")
 	}
@@ -117,7 +117,7 @@ func TestDecodeVectors(t *testing.T) {
 }
 
 func TestXSwiftECInvVectors(t *testing.T) {
-	rows := sharetest.ReadVectorCSV(t, "bip324/xswiftec_inv_test_vectors.csv")
+	rows := vectortest.ReadVectorCSV(t, "bip324/xswiftec_inv_test_vectors.csv")
 	if len(rows) == 0 {
 		t.Fatal("no vectors")
 	}

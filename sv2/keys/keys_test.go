@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/adit-pool/adit/share/sharetest"
+	"github.com/adit-pool/adit/share/vectortest"
 )
 
 type keyVectors struct {
@@ -50,7 +50,7 @@ type keyVectors struct {
 
 func loadVectors(t *testing.T) keyVectors {
 	t.Helper()
-	b := sharetest.ReadVector(t, "sv2-keys.json")
+	b := vectortest.ReadVector(t, "sv2-keys.json")
 	var v keyVectors
 	if err := json.Unmarshal(b, &v); err != nil {
 		t.Fatal(err)

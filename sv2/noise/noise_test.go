@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adit-pool/adit/share/sharetest"
+	"github.com/adit-pool/adit/share/vectortest"
 	"github.com/adit-pool/adit/sv2/codec"
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ellswift"
@@ -36,7 +36,7 @@ func TestInitialState(t *testing.T) {
 
 // BIP324 packet vectors: the SV2 ECDH is exactly v2_ecdh.
 func TestBIP324ECDHVectors(t *testing.T) {
-	for _, v := range sharetest.ReadVectorCSV(t, "bip324/packet_encoding_test_vectors.csv") {
+	for _, v := range vectortest.ReadVectorCSV(t, "bip324/packet_encoding_test_vectors.csv") {
 		var s btcec.ModNScalar
 		if s.SetByteSlice(mustHex(t, v["in_priv_ours"])) {
 			t.Fatal("scalar overflow")
@@ -77,7 +77,7 @@ func TestBIP324ECDHVectors(t *testing.T) {
 }
 
 func TestEllSwiftDecodeVectors(t *testing.T) {
-	rows := sharetest.ReadVectorCSV(t, "bip324/ellswift_decode_test_vectors.csv")
+	rows := vectortest.ReadVectorCSV(t, "bip324/ellswift_decode_test_vectors.csv")
 	if len(rows) != 76 {
 		t.Fatalf("%d vectors", len(rows))
 	}

@@ -1,4 +1,7 @@
-package sharetest
+// Package vectortest locates the golden vectors (../shared/vectors, not part of
+// this repository) for tests, and decides what a missing one means. It
+// imports only the standard library, so package share's own tests can use it.
+package vectortest
 
 import (
 	"bytes"
