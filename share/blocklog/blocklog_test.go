@@ -1,6 +1,7 @@
 package blocklog
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,5 +114,28 @@ func TestHeaderMustMatchHash(t *testing.T) {
 	got, bad, err := l.Load()
 	if err != nil || len(got) != 0 || len(bad) != 1 {
 		t.Fatalf("got %v, bad %v, err %v", got, bad, err)
+	}
+}
+
+// BenchmarkPut is the journal write a found block waits for before its
+// first submission (two fsyncs). Run with BLOCKLOG_BENCH_DIR on the disk
+// the share log uses; the default is the test's temporary directory.
+func BenchmarkPut(b *testing.B) {
+	dir := b.TempDir()
+	if d := os.Getenv("BLOCKLOG_BENCH_DIR"); d != "" {
+		dir = filepath.Join(d, fmt.Sprintf("blocklog-bench-%d", os.Getpid()))
+		b.Cleanup(func() { os.RemoveAll(dir) })
+	}
+	l, err := Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := testEntry(9)
+	e.Block = append(e.Block, make([]byte, 4000)...) // a block with a few transactions
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := l.Put(e); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
