@@ -158,7 +158,12 @@ func checkCredits(t *testing.T, e *PayoutEnv, c *node.Client) map[string]int64 {
 		if b.reward != reward {
 			t.Errorf("block %d: reward_sats %d, coinbase on the node %d", b.height, b.reward, reward)
 		}
-		fee, credits, n := refCredits(t, shares, b.hash[:], payoutFactor, reward, feeBP)
+		var anchor refAnchor
+		if err := e.DB.QueryRow(context.Background(), `SELECT found_at, coalesce(network_difficulty, 0) FROM blocks WHERE hash = $1`,
+			b.hash[:]).Scan(&anchor.at, &anchor.netDiff); err != nil {
+			t.Fatal(err)
+		}
+		fee, credits, n := refCredits(t, shares, b.hash[:], anchor, payoutFactor, reward, feeBP)
 		if int64(n) != b.windowShares {
 			t.Errorf("block %d: window holds %d shares, reference %d", b.height, b.windowShares, n)
 		}
