@@ -2,10 +2,8 @@ package jdclient
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 	"unicode/utf8"
 
@@ -111,32 +109,16 @@ func (j *Job) CustomJob(channelID uint32, token []byte) *codec.SetCustomMiningJo
 // (AllocateMiningJobToken.Success.coinbase_tx_outputs): at least one
 // output, no trailing bytes, values within the money range.
 func ParseOutputs(b []byte) ([]*wire.TxOut, error) {
-	r := bytes.NewReader(b)
-	n, err := wire.ReadVarInt(r, 0)
+	parsed, err := share.ParseOutputs(b)
 	if err != nil {
-		return nil, fmt.Errorf("jdclient: outputs: count: %w", err)
+		return nil, fmt.Errorf("jdclient: outputs: %w", err)
 	}
-	if n == 0 || n > maxOutputs {
-		return nil, fmt.Errorf("jdclient: outputs: %d outputs, want 1..%d", n, maxOutputs)
+	if len(parsed) == 0 || len(parsed) > maxOutputs {
+		return nil, fmt.Errorf("jdclient: outputs: %d outputs, want 1..%d", len(parsed), maxOutputs)
 	}
-	outs := make([]*wire.TxOut, 0, n)
-	for i := range n {
-		var v [8]byte
-		if _, err := io.ReadFull(r, v[:]); err != nil {
-			return nil, fmt.Errorf("jdclient: outputs[%d]: value: truncated", i)
-		}
-		value := binary.LittleEndian.Uint64(v[:])
-		if value > 21e6*1e8 {
-			return nil, fmt.Errorf("jdclient: outputs[%d]: value %d out of range", i, value)
-		}
-		script, err := wire.ReadVarBytes(r, 0, txscript.MaxScriptSize, "pkScript")
-		if err != nil {
-			return nil, fmt.Errorf("jdclient: outputs[%d]: script: %w", i, err)
-		}
-		outs = append(outs, wire.NewTxOut(int64(value), script))
-	}
-	if r.Len() != 0 {
-		return nil, fmt.Errorf("jdclient: outputs: %d trailing bytes", r.Len())
+	outs := make([]*wire.TxOut, len(parsed))
+	for i, o := range parsed {
+		outs[i] = wire.NewTxOut(o.Value, o.Script)
 	}
 	return outs, nil
 }
