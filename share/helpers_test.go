@@ -211,12 +211,18 @@ type refOutput struct {
 // refValidate is the obviously-correct validator (no duplicate tracking):
 // every byte built by hand, hashes by crypto/sha256, targets by big.Int.
 func refValidate(in refInput) refOutput {
+	// A stale share (its job is not on the tip) is RejectStale unless it
+	// is a well-formed block.
+	out := refJudge(in)
+	if !in.tipIsJob && (out.reason != Accepted || !out.block) {
+		out.reason = RejectStale
+	}
+	return out
+}
+
+func refJudge(in refInput) refOutput {
 	var out refOutput
 	j := in.job
-	if !in.tipIsJob {
-		out.reason = RejectStale
-		return out
-	}
 	if len(in.prefix)+len(in.sub.Extranonce) != j.ExtranonceSize {
 		out.reason = RejectBadExtranonce
 		return out

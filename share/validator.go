@@ -345,8 +345,10 @@ func (s *Session) sentFor(id uint32) *sentJob {
 
 // Validate judges sub and writes the verdict into res: RejectJobNotFound
 // for a job neither this session (private jobs) nor the validator holds, or
-// that was never sent to this session, RejectStale for a job sent before the newest job on a new chain
-// tip that this session was sent (see JobSent), else the full check. It
+// that was never sent to this session, RejectStale for a job sent before
+// the newest job on a new chain tip that this session was sent (see
+// JobSent) unless the share solves a block (a block candidate on the old
+// tip is judged in full), else the full check. It
 // does not allocate (except BlockData when the share solves a block). A
 // share on a cached extranonce costs one header hash: 3 SHA-256
 // compressions, or 2 when the version is the one last seen for that
@@ -367,23 +369,26 @@ func (s *Session) Validate(sub *Submission, res *Result) {
 		res.Reason = RejectJobNotFound
 		return
 	}
-	if sj.epoch != s.epoch {
-		// This session has been sent a job on a newer tip since.
-		res.Reason = RejectStale
-		return
-	}
+	// stale: this session has been sent a job on a newer tip since. Such a
+	// share is still hashed: one that solves a block is judged in full,
+	// because the new tip may be that very block (a Job Declaration miner
+	// submits its block to its own node and the pool, and the block can
+	// reach the pool's node first) or it may lose a race that is the
+	// node's to decide. Every other stale share is RejectStale, whatever
+	// else is wrong with it.
+	stale := sj.epoch != s.epoch
 	if len(s.prefix)+len(sub.Extranonce) != job.ExtranonceSize || len(sub.Extranonce) > len(rootEntry{}.en) {
-		res.Reason = RejectBadExtranonce
+		res.Reason = staleOr(stale, RejectBadExtranonce)
 		return
 	}
 	if sub.NTime < job.MinTime || !s.ntimeOK(sub.NTime) {
-		res.Reason = RejectBadNTime
+		res.Reason = staleOr(stale, RejectBadNTime)
 		return
 	}
 	version := job.Version
 	if sub.HasVersion {
 		if sub.VersionBits&^s.mask != 0 {
-			res.Reason = RejectBadVersion
+			res.Reason = staleOr(stale, RejectBadVersion)
 			return
 		}
 		version = (job.Version &^ s.mask) | (sub.VersionBits & s.mask)
@@ -410,8 +415,8 @@ func (s *Session) Validate(sub *Submission, res *Result) {
 	// the network's (possible on regtest/testnet): check it first.
 	block := job.NetworkTarget.Met(&res.Hash) &&
 		(s.v.cfg.BlockFloor == nil || s.v.cfg.BlockFloor.Met(&res.Hash))
-	if !block && !sj.target.Met(&res.Hash) {
-		res.Reason = RejectLowDifficulty
+	if !block && (stale || !sj.target.Met(&res.Hash)) {
+		res.Reason = staleOr(stale, RejectLowDifficulty)
 		return
 	}
 	switch lj.dups.insert(&res.Hash) {
@@ -427,6 +432,14 @@ func (s *Session) Validate(sub *Submission, res *Result) {
 	if block && !job.TransactionsUnknown {
 		res.BlockData = job.Block(&res.Header, s.FullExtranonce(sub.Extranonce))
 	}
+}
+
+// staleOr is RejectStale for a stale share, else r.
+func staleOr(stale bool, r RejectReason) RejectReason {
+	if stale {
+		return RejectStale
+	}
+	return r
 }
 
 // ntimeOK reports ntime <= now + MaxFutureNTime, reading the clock only when

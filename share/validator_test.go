@@ -256,6 +256,34 @@ func TestStaleFollowsWhatTheSessionWasSent(t *testing.T) {
 			t.Fatal("a block on the tip the session works on is a block candidate")
 		}
 	})
+	t.Run("block on the old tip after the new one is sent", func(t *testing.T) {
+		// The new tip may be this very block (a JD miner's node had it
+		// first): a stale share that solves a block is judged in full, any
+		// other stale share is RejectStale whatever else is wrong with it.
+		f := newFixture(t, ValidatorConfig{})
+		f.job.NetworkTarget = MaxTarget
+		j2 := newTestJob(f.r, jobSpec{id: 2, prev: randHash(f.r), levels: 2, enSize: 8, minTime: f.job.MinTime})
+		f.v.AddJob(j2)
+		f.s.JobSent(j2)
+		res := f.check(f.sub(1), Accepted)
+		if !res.Block || res.BlockData == nil {
+			t.Fatal("a stale share that solves a block is a block candidate")
+		}
+		f.check(f.sub(1), RejectDuplicate)
+		bad := f.sub(2)
+		bad.Extranonce = bad.Extranonce[:3]
+		f.check(bad, RejectStale)
+	})
+	t.Run("stale, no block", func(t *testing.T) {
+		f := newFixture(t, ValidatorConfig{})
+		j2 := newTestJob(f.r, jobSpec{id: 2, prev: randHash(f.r), levels: 2, enSize: 8, minTime: f.job.MinTime})
+		f.v.AddJob(j2)
+		f.s.JobSent(j2)
+		bad := f.sub(2)
+		bad.NTime = f.job.MinTime - 1
+		f.check(bad, RejectStale)
+		f.check(f.sub(3), RejectStale)
+	})
 	t.Run("never sent, old tip", func(t *testing.T) {
 		f := newFixture(t, ValidatorConfig{})
 		j2 := newTestJob(f.r, jobSpec{id: 2, prev: f.job.PrevHash, levels: 2, enSize: 8, minTime: f.job.MinTime})

@@ -14,6 +14,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 
 	"github.com/adit-pool/adit/pool/node"
+	"github.com/adit-pool/adit/share"
 )
 
 // jdFlags are the Job Declaration (-jd) command-line flags.
@@ -27,6 +28,7 @@ type jdFlags struct {
 	exclude  *string
 	tag      *string
 	retry    *time.Duration
+	floor    *float64
 }
 
 func addJDFlags(fs *flag.FlagSet) *jdFlags {
@@ -40,6 +42,7 @@ func addJDFlags(fs *flag.FlagSet) *jdFlags {
 		exclude:  fs.String("exclude-txid", "", "-jd: comma-separated txids to leave out of declared jobs (with their descendants)"),
 		tag:      fs.String("jd-tag", "/adit-jdc/", "-jd: coinbase scriptSig tag"),
 		retry:    fs.Duration("jd-retry", 5*time.Second, "-jd: pause between attempts to return to the pool while solo mining"),
+		floor:    fs.Float64("jd-block-floor", 0, "-jd, regtest and tests: a pool share is also a block only at this difficulty or above; set it to the pool's [regtest] block_floor_difficulty so miner and pool agree on which shares are blocks (0: the network target alone)"),
 	}
 }
 
@@ -60,6 +63,8 @@ func (f *jdFlags) apply(fc *fleetConfig) error {
 		return errors.New("-jd needs -node-url (the own node)")
 	case *f.retry <= 0:
 		return errors.New("-jd-retry must be positive")
+	case *f.floor < 0:
+		return errors.New("-jd-block-floor must not be negative")
 	}
 	script, err := addressScript(*f.solo)
 	if err != nil {
@@ -67,6 +72,10 @@ func (f *jdFlags) apply(fc *fleetConfig) error {
 	}
 	cfg := &jdConfig{Addr: *f.addr, SoloScript: script, Tag: *f.tag, Retry: *f.retry, Exclude: map[chainhash.Hash]bool{},
 		Node: node.Config{Name: "own", URL: *f.nodeURL, User: orEnv(*f.nodeUser, "ADIT_NODE_USER"), Password: orEnv(*f.nodePass, "ADIT_NODE_PASS")}}
+	if *f.floor > 0 {
+		t := share.TargetFromDifficulty(*f.floor)
+		cfg.BlockFloor = &t
+	}
 	if err := cfg.Node.Validate(); err != nil {
 		return fmt.Errorf("-node-url: %w", err)
 	}

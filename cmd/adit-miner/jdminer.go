@@ -38,6 +38,11 @@ type jdConfig struct {
 	Tag string
 	// Retry is the pause between attempts to return to the pool.
 	Retry time.Duration
+	// BlockFloor, when set, is met too by a pool share that is a block
+	// (the pool's [regtest] block_floor_difficulty): without it, on
+	// regtest every share would be a block to this miner and not to the
+	// pool.
+	BlockFloor *share.Target
 }
 
 // fallbackError wraps what makes a JD session fall back to solo mining.
@@ -227,7 +232,7 @@ func (m *miner) poolJD(ctx context.Context, up *upstream, nc *node.Client, tpls 
 		binary.LittleEndian.PutUint32(h[0:], version)
 		binary.LittleEndian.PutUint32(h[76:], f.nonce)
 		hash := share.DoubleSHA256(h[:])
-		if !j.Share.NetworkTarget.Met(&hash) {
+		if !j.Share.NetworkTarget.Met(&hash) || (jd.BlockFloor != nil && !jd.BlockFloor.Met(&hash)) {
 			return
 		}
 		en := append(append([]byte(nil), v.w.ExtranoncePrefix...), f.en2...)

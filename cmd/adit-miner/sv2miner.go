@@ -148,7 +148,8 @@ type v2Hooks struct {
 	accept func(w *sv2client.Work) bool
 	// run, when set, runs beside the session; its error ends it.
 	run func(ctx context.Context) error
-	// found, when set, sees each share before it is submitted upstream.
+	// found, when set, sees each share once it is submitted upstream (so
+	// the pool has a block's share before the block reaches any node).
 	found func(j *v2Job, f found)
 }
 
@@ -293,9 +294,6 @@ func (m *miner) mineV2(ctx context.Context, c *sv2client.Client, ch *sv2client.C
 				return nil
 			}
 			j := f.work.(*v2Job)
-			if hooks.found != nil {
-				hooks.found(j, f)
-			}
 			mu.Lock()
 			seq, err := c.Submit(j.w, f.en2, f.ntime, f.nonce, j.rolledVersion(f.versionBits))
 			if err != nil {
@@ -305,6 +303,9 @@ func (m *miner) mineV2(ctx context.Context, c *sv2client.Client, ch *sv2client.C
 			}
 			pending[seq] = sentShare{at: time.Now()}
 			mu.Unlock()
+			if hooks.found != nil {
+				hooks.found(j, f)
+			}
 		}
 	})
 	err := g.Wait()
