@@ -158,6 +158,9 @@ type JDConfig struct {
 	// MissingTxsTimeout the wait for ProvideMissingTransactions.Success.
 	ProposalTimeout   Duration `toml:"proposal_timeout"`
 	MissingTxsTimeout Duration `toml:"missing_txs_timeout"`
+	// TipWait is how long a declaration for the block after one the pool
+	// has not seen yet waits for it before stale-chain-tip.
+	TipWait Duration `toml:"tip_wait"`
 	// MirrorInterval is how often the mempool mirror refreshes from the
 	// first node; MirrorMaxBytes bounds its memory.
 	MirrorInterval Duration `toml:"mirror_interval"`

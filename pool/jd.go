@@ -56,6 +56,7 @@ func newJobDeclaration(cfg *Config, params *chaincfg.Params, nodes []*node.Clien
 		MaxWtxids:              c.MaxWtxids,
 		ProposalTimeout:        c.ProposalTimeout.D(),
 		MissingTxsTimeout:      c.MissingTxsTimeout.D(),
+		TipWait:                c.TipWait.D(),
 	}.WithDefaults(), jd.Deps{
 		Node: adapter, Keys: keySource, PoolScript: poolScript, Log: log, Registerer: reg,
 	})

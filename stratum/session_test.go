@@ -281,21 +281,24 @@ func TestWideExtranonceArea(t *testing.T) {
 // The test holds the new job between the validator and the session
 // (V.AddJob, then Deliver), so the window is deterministic.
 func TestStaleOnlyAfterCleanNotify(t *testing.T) {
+	// Network difficulty 4e-6, four times the share difficulty: some
+	// shares are blocks, some are not.
+	const bits = 0x1f03d08c
 	now := time.Now()
 	b := sharetest.NewBackend(share.NewValidator(share.ValidatorConfig{}), easyDiff)
-	b.Publish(sharetest.Job(1, 1, now, sharetest.RegtestBits))
+	b.Publish(sharetest.Job(1, 1, now, bits))
 	e := startServer(t, Config{}, b)
 	m := dial(t, e.addr)
 	n1 := m.handshake("addr.w1")
 
-	job2 := sharetest.Job(2, 2, now, sharetest.RegtestBits)
+	job2 := sharetest.Job(2, 2, now, bits)
 	b.V.AddJob(job2)
 	if _, stale := b.V.Job(1); !stale {
 		t.Fatal("the validator should have the new tip")
 	}
 	// The session has not been sent job 2: a share on job 1 is judged in
 	// full, and a block on it is still a block candidate.
-	blockDiff := share.TargetFromCompact(sharetest.RegtestBits).Difficulty()
+	blockDiff := share.TargetFromCompact(bits).Difficulty()
 	blk := m.mine(work{n: n1}, blockDiff, true)
 	m.wantResult(m.submit("addr.w1", blk), "true")
 	if recs := b.Records(); len(recs) != 1 || !recs[0].Block || recs[0].JobID != 1 {
@@ -308,7 +311,13 @@ func TestStaleOnlyAfterCleanNotify(t *testing.T) {
 	if n2.JobID != 2 || !n2.Clean {
 		t.Fatalf("job after the new tip %+v, want job 2 clean", n2)
 	}
-	late := m.submit("addr.w1", m.mine(work{n: n1, nonce: blk.nonce + 100}, easyDiff, true))
+	// A share that is no block: stale.
+	w := m.mine(work{n: n1, nonce: blk.nonce + 100}, easyDiff, true)
+	network := share.TargetFromCompact(bits)
+	for h := m.hash(&w); network.Met(&h); h = m.hash(&w) {
+		w = m.mine(work{n: n1, nonce: w.nonce + 1}, easyDiff, true)
+	}
+	late := m.submit("addr.w1", w)
 	m.wantError(late, CodeJobNotFound)
 	if late.Error.Message != "stale share" {
 		t.Fatalf("after the clean notify: %s", late.raw)

@@ -14,8 +14,13 @@ import (
 // TestStaleOnlyAfterSetNewPrevHash: a share on the old tip is stale-share
 // only once the channel has been sent the SetNewPrevHash of the new tip.
 // The test holds the new job between the validator and the session
-// (V.AddJob, then Deliver), so the window is deterministic.
+// (V.AddJob, then Deliver), so the window is deterministic. After it, a
+// share that solves a block on the old tip is still a block candidate (the
+// new tip may be that block).
 func TestStaleOnlyAfterSetNewPrevHash(t *testing.T) {
+	// Half the hashes meet the share target, a quarter the network's: some
+	// shares are blocks, some are not.
+	const quarterBits = 0x203fffff
 	for _, tc := range []struct {
 		name     string
 		flags    uint32
@@ -28,7 +33,7 @@ func TestStaleOnlyAfterSetNewPrevHash(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			now := time.Now()
 			b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), halfDiff)
-			b.Publish(sharetest.Job(1, 1, now, sharetest.RegtestBits))
+			b.Publish(sharetest.Job(1, 1, now, quarterBits))
 			e := startServer(t, sv2.Config{SuccessBatch: 1}, b)
 			c := e.dial(tc.flags)
 			var ch *client.Channel
@@ -64,11 +69,11 @@ func TestStaleOnlyAfterSetNewPrevHash(t *testing.T) {
 				}
 			}
 
-			job2 := sharetest.Job(2, 2, now, sharetest.RegtestBits)
+			job2 := sharetest.Job(2, 2, now, quarterBits)
 			b.V.AddJob(job2)
 			// Not yet sent to the channel: a share on job 1 is judged in
 			// full, and a block on it is still a block candidate.
-			blk := mineBlock(t, &w1, en)
+			blk := mineBlock(t, &w1, en, 0)
 			submit(&w1, blk)
 			accepted("block on the old tip before SetNewPrevHash")
 			if recs := b.Records(); len(recs) != 1 || !recs[0].Block || recs[0].JobID != 1 {
@@ -82,30 +87,49 @@ func TestStaleOnlyAfterSetNewPrevHash(t *testing.T) {
 			if w2.JobID != 2 || w2.PrevHash != job2.PrevHash {
 				t.Fatalf("work after the new tip %+v", w2)
 			}
-			submit(&w1, mine(&w1, en, w1.Version, blk+1000, true))
+			submit(&w1, mineShare(t, &w1, en, blk+1000))
 			wantCode(t, c, sv2.CodeStaleShare)
 			submit(&w2, mine(&w2, en, w2.Version, 0, true))
 			accepted("share on the new tip")
 			if got := e.metric("adit_shares_total", "protocol", "v2", "result", "stale"); got != 1 {
 				t.Fatalf("stale shares %v, want 1", got)
 			}
+			// A block on the old tip after SetNewPrevHash: judged in full.
+			blk2 := mineBlock(t, &w1, en, blk+2000)
+			submit(&w1, blk2)
+			accepted("block on the old tip after SetNewPrevHash")
+			if recs := b.Records(); !recs[len(recs)-1].Block || recs[len(recs)-1].JobID != 1 {
+				t.Fatalf("records %+v: want a block on job 1 last", recs)
+			}
 		})
 	}
 }
 
-// mineBlock returns a nonce from 0 whose header meets both w's share target
-// and its network target.
-func mineBlock(t *testing.T, w *client.Work, extranonce []byte) uint32 {
+// mineBlock returns a nonce from start whose header meets both w's share
+// target and its network target.
+func mineBlock(t *testing.T, w *client.Work, extranonce []byte, start uint32) uint32 {
+	t.Helper()
+	return mineWhere(t, w, extranonce, start, true)
+}
+
+// mineShare returns a nonce from start whose header meets w's share
+// target and not its network target.
+func mineShare(t *testing.T, w *client.Work, extranonce []byte, start uint32) uint32 {
+	t.Helper()
+	return mineWhere(t, w, extranonce, start, false)
+}
+
+func mineWhere(t *testing.T, w *client.Work, extranonce []byte, start uint32, block bool) uint32 {
 	t.Helper()
 	network := share.TargetFromCompact(w.NBits)
 	root := w.Root(extranonce)
-	for n := uint32(0); n < 1<<20; n++ {
+	for n := start; n < start+1<<20; n++ {
 		h := w.Header(&root, w.MinNTime, n, w.Version)
 		hash := share.DoubleSHA256(h[:])
-		if network.Met(&hash) && w.Target.Met(&hash) {
+		if w.Target.Met(&hash) && network.Met(&hash) == block {
 			return n
 		}
 	}
-	t.Fatal("no block found")
+	t.Fatal("no nonce found")
 	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
 	"sync/atomic"
 
 	"github.com/adit-pool/adit/pool/mempool"
@@ -61,6 +62,9 @@ type Adapter struct {
 	log     *zap.Logger
 	latest  atomic.Pointer[share.Job]
 	running atomic.Bool
+
+	mu      sync.Mutex
+	changed chan struct{} // closed when latest moves to another PrevHash
 }
 
 var _ jd.Node = (*Adapter)(nil)
@@ -83,7 +87,7 @@ func New(cfg Config, log *zap.Logger) (*Adapter, error) {
 		log = zap.NewNop()
 	}
 	cfg.Proposers = append([]Proposer(nil), cfg.Proposers...)
-	return &Adapter{cfg: cfg, log: log}, nil
+	return &Adapter{cfg: cfg, log: log, changed: make(chan struct{})}, nil
 }
 
 // Run follows the job feed until ctx is cancelled, then returns nil: each
@@ -116,7 +120,19 @@ func (a *Adapter) SetJob(j *share.Job) {
 	old := a.latest.Swap(j)
 	if old == nil || old.PrevHash != j.PrevHash {
 		a.cfg.Mirror.NewTip(j.PrevHash)
+		a.mu.Lock()
+		close(a.changed)
+		a.changed = make(chan struct{})
+		a.mu.Unlock()
 	}
+}
+
+// TipChanged implements Node: the channel is closed by the next job on
+// another previous block.
+func (a *Adapter) TipChanged() <-chan struct{} {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.changed
 }
 
 // Tip returns the next block's context from the pool's newest job; false

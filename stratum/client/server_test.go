@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/stratum"
 	"github.com/adit-pool/adit/stratum/client/clienttest"
 )
@@ -53,7 +54,16 @@ func TestClientAgainstServer(t *testing.T) {
 	if !w2.Clean || w2.JobID != stratum.FormatJobID(2) {
 		t.Fatalf("second work %+v", w2)
 	}
-	if ok, rerr, err := c.Submit(ctx, "bcrt1qserver.w1", w.JobID, en2, w.NTime, nonce+1, &vbits); ok || err != nil || rerr.Code != stratum.CodeJobNotFound {
+	// Not a block (a stale block is still judged in full).
+	notBlock := nonce + 1
+	for network, root := share.TargetFromCompact(0x207fffff), func() [32]byte { r, _ := w.MerkleRoot(nil, en2); return r }(); ; notBlock++ {
+		var h share.Header
+		w.Header(&h, &root, w.NTime, notBlock, vbits)
+		if hash := share.DoubleSHA256(h[:]); !network.Met(&hash) {
+			break
+		}
+	}
+	if ok, rerr, err := c.Submit(ctx, "bcrt1qserver.w1", w.JobID, en2, w.NTime, notBlock, &vbits); ok || err != nil || rerr.Code != stratum.CodeJobNotFound {
 		t.Fatalf("stale: %v %v %v", ok, rerr, err)
 	}
 	if n := len(srv.Records()); n != 1 {

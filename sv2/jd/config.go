@@ -49,6 +49,10 @@ type Config struct {
 	// MissingTxsTimeout is how long a declaration waits for its
 	// ProvideMissingTransactions.Success (then missing-txs).
 	MissingTxsTimeout time.Duration
+	// TipWait is how long a declaration on a block the pool's node does
+	// not have yet (a coinbase height past the pool's tip) waits for the
+	// pool's tip to move before it is refused with stale-chain-tip.
+	TipWait time.Duration
 	// SolutionJobs is how many of a connection's most recent accepted
 	// declarations a PushSolution is tried against, newest first.
 	SolutionJobs int
@@ -85,6 +89,7 @@ const (
 	DefaultMaxProposals      = 4
 	DefaultProposalTimeout   = 30 * time.Second
 	DefaultMissingTxsTimeout = 30 * time.Second
+	DefaultTipWait           = 3 * time.Second
 	DefaultSolutionJobs      = 8
 	DefaultSubmitTimeout     = time.Minute
 )
@@ -123,6 +128,7 @@ func (c Config) WithDefaults() Config {
 	dur(&c.ActiveTokenLifetime, DefaultActiveTokenLifetime)
 	dur(&c.ProposalTimeout, DefaultProposalTimeout)
 	dur(&c.MissingTxsTimeout, DefaultMissingTxsTimeout)
+	dur(&c.TipWait, DefaultTipWait)
 	dur(&c.SubmitTimeout, DefaultSubmitTimeout)
 	return c
 }
@@ -154,7 +160,8 @@ func (c Config) Validate() error {
 	}{{"handshake_timeout", c.HandshakeTimeout}, {"idle_timeout", c.IdleTimeout},
 		{"write_timeout", c.WriteTimeout}, {"allocated_token_lifetime", c.AllocatedTokenLifetime},
 		{"active_token_lifetime", c.ActiveTokenLifetime}, {"proposal_timeout", c.ProposalTimeout},
-		{"missing_txs_timeout", c.MissingTxsTimeout}, {"submit_timeout", c.SubmitTimeout}} {
+		{"missing_txs_timeout", c.MissingTxsTimeout}, {"submit_timeout", c.SubmitTimeout},
+		{"tip_wait", c.TipWait}} {
 		if d.v <= 0 {
 			bad("%s %s must be positive", d.name, d.v)
 		}

@@ -44,6 +44,7 @@ type conn struct {
 	setup        bool
 	drop         string
 	pending      map[uint32]*declaration // waiting for ProvideMissingTransactions.Success
+	tipWaits     map[uint32]*declaration // waiting for the pool's tip (awaitTip)
 	inFlight     int                     // declarations being checked
 	allocs, decl bucket
 	recent       []*Declaration // accepted, oldest first, at most SolutionJobs
@@ -61,18 +62,19 @@ func newConn(srv *Server, nc *noise.Conn) *conn {
 	id := srv.nextID.Add(1)
 	perMin := func(n int) bucket { return bucket{rate: float64(n) / 60, burst: float64(n), tokens: float64(n)} }
 	return &conn{
-		srv:     srv,
-		nc:      nc,
-		id:      id,
-		log:     srv.log.With(zap.Uint64("conn", id), zap.Stringer("remote", nc.RemoteAddr())),
-		pending: make(map[uint32]*declaration),
-		allocs:  perMin(srv.cfg.AllocationsPerMinute),
-		decl:    perMin(srv.cfg.DeclarationsPerMinute),
-		out:     sendq.New[codec.Message](srv.cfg.SendQueue, srv.cfg.WriteTimeout),
-		msgs:    make(chan codec.Message),
-		readErr: make(chan error, 1),
-		results: make(chan func()),
-		done:    make(chan struct{}),
+		srv:      srv,
+		nc:       nc,
+		id:       id,
+		log:      srv.log.With(zap.Uint64("conn", id), zap.Stringer("remote", nc.RemoteAddr())),
+		pending:  make(map[uint32]*declaration),
+		tipWaits: make(map[uint32]*declaration),
+		allocs:   perMin(srv.cfg.AllocationsPerMinute),
+		decl:     perMin(srv.cfg.DeclarationsPerMinute),
+		out:      sendq.New[codec.Message](srv.cfg.SendQueue, srv.cfg.WriteTimeout),
+		msgs:     make(chan codec.Message),
+		readErr:  make(chan error, 1),
+		results:  make(chan func()),
+		done:     make(chan struct{}),
 	}
 }
 

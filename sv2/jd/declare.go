@@ -22,6 +22,7 @@ type declaration struct {
 	byWtxid  map[[32]byte]int
 	provided [][]byte // transactions the JDC supplied
 	timer    *time.Timer
+	tipBy    time.Time // the end of the wait for the pool's tip (awaitTip)
 }
 
 // reject is a declaration refused: the DeclareMiningJob.Error code and the
@@ -68,14 +69,27 @@ func (c *conn) onDeclare(m *codec.DeclareMiningJob) {
 	case c.pending[m.RequestID] != nil:
 		c.replyError(m.RequestID, rejectf(CodeInvalidJob, "request_id %d is waiting for its transactions", m.RequestID))
 		return
+	case c.tipWaits[m.RequestID] != nil:
+		c.replyError(m.RequestID, rejectf(CodeInvalidJob, "request_id %d is waiting for the pool's chain tip", m.RequestID))
+		return
 	}
 	if _, err := c.srv.tokens.beginDeclare(c.id, m.MiningJobToken); err != nil {
 		c.replyError(m.RequestID, &reject{code: CodeInvalidMiningJobToken, details: err.Error()})
 		return
 	}
 	c.inFlight++
-	p := &declaration{m: m}
+	c.resolve(&declaration{m: m})
+}
+
+// resolve runs check, then asks for the transactions the mirror lacks or
+// goes on to the proposal. A declaration on a block the pool's node does
+// not have yet waits for it (awaitTip).
+func (c *conn) resolve(p *declaration) {
+	changed := c.srv.deps.Node.TipChanged() // before check reads the tip
 	if r := c.check(p); r != nil {
+		if p.cb != nil && p.cb.Height > p.tip.Height && c.awaitTip(p, changed) {
+			return
+		}
 		c.fail(p, r)
 		return
 	}
@@ -89,8 +103,8 @@ func (c *conn) onDeclare(m *codec.DeclareMiningJob) {
 		c.propose(p)
 		return
 	}
-	c.pending[m.RequestID] = p
-	reqID := m.RequestID
+	reqID := p.m.RequestID
+	c.pending[reqID] = p
 	p.timer = time.AfterFunc(c.srv.cfg.MissingTxsTimeout, func() {
 		c.post(func() {
 			if c.pending[reqID] == p {
@@ -101,6 +115,43 @@ func (c *conn) onDeclare(m *codec.DeclareMiningJob) {
 	})
 	c.srv.m.missingRounds.Inc()
 	c.send(&codec.ProvideMissingTransactions{RequestID: reqID, UnknownTxPositionList: missing})
+}
+
+// awaitTip holds a declaration whose coinbase height is ahead of the
+// pool's tip: the miner's node often has a new block a moment before the
+// pool's job feed does, and refusing would send the miner a stale-chain-tip
+// for a tip that is current. The checks run again when the pool's tip next
+// changes, until TipWait after the declaration arrived; awaitTip reports
+// false once that time is up (the caller refuses with the check's code).
+func (c *conn) awaitTip(p *declaration, changed <-chan struct{}) bool {
+	now := time.Now()
+	if p.tipBy.IsZero() {
+		p.tipBy = now.Add(c.srv.cfg.TipWait)
+	}
+	wait := p.tipBy.Sub(now)
+	if wait <= 0 {
+		return false
+	}
+	reqID := p.m.RequestID
+	c.tipWaits[reqID] = p
+	c.srv.m.tipWaits.Inc()
+	c.work.Go(func() {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-changed:
+		case <-t.C:
+		case <-c.done:
+			return
+		}
+		c.post(func() {
+			if c.tipWaits[reqID] == p {
+				delete(c.tipWaits, reqID)
+				c.resolve(p)
+			}
+		})
+	})
+	return true
 }
 
 // check runs the checks that need no transaction data and resolves what

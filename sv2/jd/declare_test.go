@@ -302,3 +302,54 @@ func TestCheckCustomJob(t *testing.T) {
 		t.Errorf("payout: %q", code)
 	}
 }
+
+// TestDeclarationAheadOfTheTip: a declaration for the block after one the
+// pool's job feed has not reported yet waits for it (TipWait) instead of
+// being refused; once the wait is over it is stale-chain-tip. A declaration
+// for an older height is refused at once.
+func TestDeclarationAheadOfTheTip(t *testing.T) {
+	e := start(t, Config{TipWait: 300 * time.Millisecond})
+	c := e.setupClient()
+	ahead := func(req uint32) *codec.DeclareMiningJob {
+		s := defaultSpec(testHeight+1, testSubsidy)
+		s.outs = append(s.outs, commitOutput(nil))
+		p, x := s.build()
+		return &codec.DeclareMiningJob{RequestID: req, MiningJobToken: c.allocate("u", req), Version: 0x20000000,
+			CoinbaseTxPrefix: p, CoinbaseTxSuffix: x}
+	}
+	// The tip catches up while the declaration waits.
+	c.write(ahead(1))
+	sharetest.Eventually(t, "held", func() bool { return e.metric("adit_jd_tip_waits_total") == 1 })
+	next := e.node.tip
+	next.PrevHash[0]++
+	next.Height++
+	e.node.setTip(next)
+	if r, ok := c.read().(*codec.DeclareMiningJobSuccess); !ok || r.RequestID != 1 {
+		t.Fatalf("after the tip moved: %#v", r)
+	}
+	// Nothing moves: refused once TipWait is over, with the node's view.
+	start := time.Now()
+	m := ahead(2)
+	m.CoinbaseTxPrefix, m.CoinbaseTxSuffix = func() ([]byte, []byte) {
+		s := defaultSpec(testHeight+2, testSubsidy)
+		s.outs = append(s.outs, commitOutput(nil))
+		return s.build()
+	}()
+	c.write(m)
+	r, ok := c.read().(*codec.DeclareMiningJobError)
+	if !ok || r.ErrorCode != CodeStaleChainTip || time.Since(start) < 250*time.Millisecond {
+		t.Fatalf("after %v: %#v", time.Since(start), r)
+	}
+	// Behind the tip: at once.
+	start = time.Now()
+	m = ahead(3)
+	m.CoinbaseTxPrefix, m.CoinbaseTxSuffix = func() ([]byte, []byte) {
+		s := defaultSpec(testHeight, testSubsidy)
+		s.outs = append(s.outs, commitOutput(nil))
+		return s.build()
+	}()
+	c.write(m)
+	if r, ok := c.read().(*codec.DeclareMiningJobError); !ok || r.ErrorCode != CodeStaleChainTip || time.Since(start) > 200*time.Millisecond {
+		t.Fatalf("behind the tip, after %v: %#v", time.Since(start), r)
+	}
+}

@@ -52,6 +52,7 @@ var declareCodes = []string{CodeInvalidMiningJobToken, CodeMissingTxs, CodeInval
 type metrics struct {
 	declarations   *prometheus.CounterVec
 	missingRounds  prometheus.Counter
+	tipWaits       prometheus.Counter
 	proposalSecs   prometheus.Histogram
 	activations    *prometheus.CounterVec
 	solutions      *prometheus.CounterVec
@@ -72,6 +73,10 @@ func newMetrics(reg prometheus.Registerer, tokens func() float64) (*metrics, err
 		missingRounds: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "adit_jd_missing_tx_rounds_total",
 			Help: "ProvideMissingTransactions sent (one round per declaration at most).",
+		}),
+		tipWaits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "adit_jd_tip_waits_total",
+			Help: "Declarations held for the pool's chain tip (their coinbase height was past it).",
 		}),
 		proposalSecs: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "adit_jd_proposal_seconds",
@@ -108,7 +113,7 @@ func newMetrics(reg prometheus.Registerer, tokens func() float64) (*metrics, err
 			Help: "Live mining job tokens (allocated, being declared, or active).",
 		}, tokens),
 	}
-	if err := srvmetrics.Register(reg, m.declarations, m.missingRounds, m.proposalSecs, m.activations,
+	if err := srvmetrics.Register(reg, m.declarations, m.missingRounds, m.tipWaits, m.proposalSecs, m.activations,
 		m.solutions, m.handshakes, m.protocolErrors, m.disconnects, m.refused, m.panics,
 		m.connections, m.tokens); err != nil {
 		return nil, fmt.Errorf("jd: %w", err)

@@ -9,6 +9,9 @@ type Node interface {
 	// byte order), height of the next block, nbits, min time and cur time,
 	// and the subsidy for that height. ok is false while there is none.
 	Tip() (Tip, bool)
+	// TipChanged returns a channel closed when Tip next reports another
+	// PrevHash; take it before reading Tip so no change is missed.
+	TipChanged() <-chan struct{}
 	// LookupTxs returns, for each wtxid (internal byte order), the full
 	// (witness) serialization and the fee in sats from the pool's mempool
 	// mirror, or nil/-1 when unknown. Never does RPC on the caller's

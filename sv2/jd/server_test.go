@@ -33,6 +33,7 @@ const (
 type fakeNode struct {
 	mu        sync.Mutex
 	tip       Tip
+	changed   chan struct{}
 	txs       map[[32]byte][]byte
 	fees      map[[32]byte]int64
 	reason    string
@@ -47,8 +48,19 @@ type fakeNode struct {
 func newFakeNode() *fakeNode {
 	return &fakeNode{
 		tip: Tip{PrevHash: [32]byte{0xab, 1}, Height: testHeight, Bits: easyBits, MinTime: 1_700_000_000, CurTime: 1_700_000_100, Subsidy: testSubsidy},
-		txs: map[[32]byte][]byte{}, fees: map[[32]byte]int64{},
+		txs: map[[32]byte][]byte{}, fees: map[[32]byte]int64{}, changed: make(chan struct{}),
 	}
+}
+
+func (n *fakeNode) TipChanged() <-chan struct{} { n.mu.Lock(); defer n.mu.Unlock(); return n.changed }
+
+// setTip moves the tip as the pool's job feed would.
+func (n *fakeNode) setTip(t Tip) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.tip = t
+	close(n.changed)
+	n.changed = make(chan struct{})
 }
 
 func (n *fakeNode) Tip() (Tip, bool) { n.mu.Lock(); defer n.mu.Unlock(); return n.tip, true }

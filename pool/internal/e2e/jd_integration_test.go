@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"syscall"
 	"testing"
@@ -215,4 +216,121 @@ func TestIntegrationJDMinerFallsBackToSolo(t *testing.T) {
 			t.Fatalf("block %d: scriptSig %x pays %x, want the solo address", h, cb.TxIn[0].SignatureScript, cb.TxOut[0].PkScript)
 		}
 	}
+}
+
+// jdShareDiff and jdBlockFloor: one JD share in 10 is a block, for the
+// pool (its [regtest] floor) and the miner (-jd-block-floor) alike.
+const jdBlockFloor = 10 * payoutShareDiff
+
+// startJDPair starts the pool's node P and the miner's node M, which never
+// peer: 101 blocks on P (mined to the test key, not the pool) copied to M,
+// and a transaction only M has, a spend of the height-1 coinbase. Blocks
+// reach the other node only through the pool and the miner.
+func startJDPair(t *testing.T) (p, m *regtest.Node, pc, mc *node.Client, onlyM *wire.MsgTx) {
+	t.Helper()
+	ctx := context.Background()
+	p, pc, _ = startNode(t)
+	m, mc, _ = startNode(t)
+	if _, err := pc.Generate(ctx, 101, ""); err != nil {
+		t.Fatal(err)
+	}
+	CopyChain(t, pc, mc)
+	cb, err := m.Coinbase(ctx, mc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if onlyM, err = m.Spend(cb, 0, 10_000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := regtest.Broadcast(ctx, mc, onlyM); err != nil {
+		t.Fatal(err)
+	}
+	var pool []string
+	if err := pc.Call(ctx, "getrawmempool", nil, &pool); err != nil || len(pool) != 0 {
+		t.Fatalf("P's mempool %v, %v: want it empty", pool, err)
+	}
+	return p, m, pc, mc, onlyM
+}
+
+// txBlock is the hash of the best-chain block holding txid on c (txindex),
+// or "" while it is unconfirmed.
+func txBlock(t *testing.T, c *node.Client, txid chainhash.Hash) string {
+	t.Helper()
+	var v struct {
+		BlockHash string `json:"blockhash"`
+	}
+	if err := c.Call(context.Background(), "getrawtransaction", []any{txid.String(), 1}, &v); err != nil {
+		return ""
+	}
+	return v.BlockHash
+}
+
+// TestJDDeclaredBlocksLandAndGetPaid is the Job Declaration happy path on
+// two btcd nodes: adit-miner -jd builds its jobs from M, whose mempool holds
+// a transaction P lacks; the JDS asks for it (ProvideMissingTransactions),
+// proposes the block to P and accepts; the custom job's shares are accepted
+// and land in Postgres marked declared; the blocks found on it (one holding
+// the miner's transaction) reach both nodes' best chains paying the pool's
+// script, and after maturity they are credited exactly as the PPLNS
+// reference says and paid out.
+func TestJDDeclaredBlocksLandAndGetPaid(t *testing.T) {
+	start := time.Now()
+	p, m, pc, mc, onlyM := startJDPair(t)
+	env := NewPayoutEnv(t)
+	d := StartJDDaemon(t, bins, NodeRPC{URL: p.RPCURL, User: p.User, Password: p.Password},
+		env.Options(payoutSettings(jdBlockFloor)), "")
+	acct := NewTestAccount("jd-miner")
+	miner := Start(t, "adit-miner -jd", bins.Miner, []string{"ADIT_NODE_PASS=" + m.Password},
+		append(d.JDMinerArgs(m, acct.Address+".jd", minerAddress1),
+			"-jd-block-floor", fmt.Sprint(jdBlockFloor), "-threads", "1", "-share-rate", "5")...)
+
+	var inBlock string
+	Eventually(t, 2*time.Minute, "the miner's transaction in a block of both best chains, and 3 JD blocks", func() bool {
+		if inBlock == "" {
+			inBlock = txBlock(t, pc, onlyM.TxHash())
+		}
+		return inBlock != "" && txBlock(t, mc, onlyM.TxHash()) == inBlock &&
+			d.Metric("adit_jd_blocks_found_total") >= 3
+	})
+	stopMiner(t, miner)
+	s, err := ParseFleetSummary(miner.Output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("miner: mode %s, declared %d (refused %v), fallbacks %d, pool blocks %d; %v",
+		s.Mode, s.DeclaredJobs.Accepted, s.DeclaredJobs.Rejected, s.Fallbacks, s.BlocksPool, time.Since(start).Round(time.Second))
+	if s.Fallbacks != 0 || s.BlocksSolo != 0 {
+		t.Errorf("the miner fell back to solo: %d fallbacks, %d solo blocks", s.Fallbacks, s.BlocksSolo)
+	}
+	for series, min := range map[string]float64{
+		`adit_jd_declarations_total{result="accepted"}`:      1,
+		"adit_jd_missing_tx_rounds_total":                    1,
+		`adit_jd_custom_jobs_total{result="accepted"}`:       1,
+		`adit_shares_total{protocol="v2",result="accepted"}`: 10,
+	} {
+		if v := d.Metric(series); v < min {
+			t.Errorf("%s = %v, want >= %v", series, v, min)
+		}
+	}
+	var h chainhash.Hash
+	if err := chainhash.Decode(&h, inBlock); err != nil {
+		t.Fatal(err)
+	}
+	blk := GetBlock(t, pc, h)
+	if cb := blk.Transactions[0]; !bytes.Equal(cb.TxOut[0].PkScript, env.Pool.Script) || cb.TxOut[0].Value != CoinbaseValue(blk) {
+		t.Errorf("the declared block's coinbase pays %x %d, want the pool's script the whole %d", cb.TxOut[0].PkScript, cb.TxOut[0].Value, CoinbaseValue(blk))
+	}
+	if n := env.Count(t, `SELECT count(*) FROM blocks WHERE hash = $1`, h[:]); n != 1 {
+		t.Errorf("the block with the miner's transaction has %d rows in blocks", n)
+	}
+	if n := env.Count(t, `SELECT count(*) FROM shares WHERE declared`); n < 10 {
+		t.Errorf("%d declared shares in Postgres", n)
+	}
+	if n := env.Count(t, `SELECT count(*) FROM shares WHERE NOT declared`); n != 0 {
+		t.Errorf("%d shares not declared, the miner mined only custom jobs", n)
+	}
+	// Maturity on P, then credits and the payout.
+	credits := checkBlocksCreditedOnce(t, env, pc)
+	checkPaidOut(t, env, pc, []TestAccount{acct}, credits)
+	t.Logf("done in %v", time.Since(start).Round(time.Second))
 }

@@ -201,6 +201,29 @@ func sortedMap(m map[string]int64) []string {
 	return out
 }
 
+// checkPaidOut waits until every miner's balance is paid out in a
+// transaction the pool broadcast, confirms it with one block and checks
+// the payments on chain (checkPaidOnChain).
+func checkPaidOut(t *testing.T, e *PayoutEnv, c *node.Client, miners []TestAccount, credits map[string]int64) {
+	t.Helper()
+	Eventually(t, 60*time.Second, "payouts recorded and broadcast for every miner", func() bool {
+		for _, m := range miners {
+			if ledgerSum(t, e, m.Address, "") != 0 {
+				return false
+			}
+		}
+		return e.Count(t, `SELECT count(*) FROM payouts WHERE status = 'pending'`) == 0 &&
+			e.Count(t, `SELECT count(*) FROM payouts`) > 0
+	})
+	if _, err := c.Generate(context.Background(), 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 60*time.Second, "payouts confirmed", func() bool {
+		return e.Count(t, `SELECT count(*) FROM payouts WHERE status <> 'confirmed'`) == 0
+	})
+	checkPaidOnChain(t, e, c, miners, credits)
+}
+
 // checkPaidOnChain asserts, on the node, that every recorded payout is in
 // the best chain exactly once and that each miner's address received
 // exactly its credits (the ledger settled every balance to zero).
@@ -285,23 +308,7 @@ func TestPayoutPPLNS(t *testing.T) {
 		return env.Count(t, `SELECT count(*) FROM blocks WHERE status NOT IN ('mature', 'orphaned', 'rejected')`) == 0
 	})
 	credits := checkCredits(t, env, c)
-
-	Eventually(t, 60*time.Second, "payouts recorded and broadcast for every miner", func() bool {
-		for _, m := range miners {
-			if ledgerSum(t, env, m.Address, "") != 0 {
-				return false
-			}
-		}
-		return env.Count(t, `SELECT count(*) FROM payouts WHERE status = 'pending'`) == 0 &&
-			env.Count(t, `SELECT count(*) FROM payouts`) > 0
-	})
-	if _, err := c.Generate(ctx, 1, ""); err != nil {
-		t.Fatal(err)
-	}
-	Eventually(t, 60*time.Second, "payouts confirmed", func() bool {
-		return env.Count(t, `SELECT count(*) FROM payouts WHERE status <> 'confirmed'`) == 0
-	})
-	checkPaidOnChain(t, env, c, miners, credits)
+	checkPaidOut(t, env, c, miners, credits)
 	if v := d.Metric(`adit_blocks{status="mature"}`); v < 2 {
 		t.Errorf(`adit_blocks{status="mature"} = %v`, v)
 	}

@@ -10,9 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -48,19 +45,7 @@ func TestSV2AndSV1FindBlocks(t *testing.T) {
 	pg := pgtest.Start(t)
 	_, rpcClient, rpc := startNode(t)
 
-	keyFile := filepath.Join(t.TempDir(), "sv2.key")
-	out, err := exec.Command(bins.Ctl, "sv2-keygen", "-out", keyFile).CombinedOutput()
-	if err != nil {
-		t.Fatalf("aditctl sv2-keygen: %v\n%s", err, out)
-	}
-	m := regexp.MustCompile(`authority public key: (\S+)`).FindSubmatch(out)
-	if m == nil {
-		t.Fatalf("no public key in aditctl output:\n%s", out)
-	}
-	authority := string(m[1])
-	if _, err := keys.ParsePublicKey(authority); err != nil {
-		t.Fatalf("aditctl printed %q: %v", authority, err)
-	}
+	keyFile, authority := SV2Key(t, bins)
 
 	// Shares at 1e-5 (about 43k hashes); one in 20 is a block (floor 2e-4),
 	// so each fleet finds a block every few seconds without btcd's block
