@@ -17,11 +17,13 @@ POOL_ADDR=bcrt1qw33wssd42d8z5hvy7m2qq522yt2ttjz7xlqtaq
 MINER_ADDR=bcrt1qc0vts3a5e8p9lfepcdf44js99skfy5c79u80et
 # btcd's own generate (the maturity blocks) pays this address, never the
 # pool's: aditd's chain reconciliation would count blocks paying the pool.
-FILLER_ADDR=bcrt1qzcd77k257jpkhg0dvw43zjg77xv9vu6hcqyatx
+# It is the test harness key's (pool/internal/regtest.TestKey), so txgen
+# can spend those coinbases.
+FILLER_ADDR=bcrt1q6zscs3r2w30uwhfvwtrwpjz86vq9p3vphcwalf
 
 RUN=${RUN:-.run/regtest}
 rm -rf "$RUN"
-mkdir -p "$RUN/btcd" "$RUN/logs" "$RUN/sharelog"
+mkdir -p "$RUN/logs" "$RUN/sharelog"
 # Postgres refuses to run as root: as root the cluster belongs to "postgres"
 # and lives in a directory that user can reach.
 PGDIR=$(mktemp -d /tmp/adit-pg.XXXXXX)
@@ -94,24 +96,32 @@ wait_http() {
 	echo "$2 did not come up; see $RUN/logs"; exit 1
 }
 
-rpc() {
+# rpc_at PORT METHOD [PARAMS]: one JSON-RPC call to the btcd on PORT.
+rpc_at() {
 	curl -s --user "$RPC_USER:$RPC_PASS" -H 'content-type: application/json' \
-		--data "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"$1\",\"params\":${2:-[]}}" \
-		"http://127.0.0.1:$BTCD_RPC_PORT/"
+		--data "{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"$2\",\"params\":${3:-[]}}" \
+		"http://127.0.0.1:$1/"
 }
+rpc() { rpc_at "$BTCD_RPC_PORT" "$@"; }
 
+# start_btcd [NAME RPC_PORT P2P_PORT [ARGS...]]: a regtest btcd, by default
+# the pool's (btcd on BTCD_RPC_PORT, BTCD_P2P_PORT), its data in $RUN/NAME,
+# its log in $RUN/logs/NAME.log; ARGS are added to its command line.
 start_btcd() {
+local name=${1:-btcd} rpcport=${2:-$BTCD_RPC_PORT} p2pport=${3:-$BTCD_P2P_PORT}
+shift $(($# < 3 ? $# : 3))
+mkdir -p "$RUN/$name"
 btcd --regtest --notls --rpcuser="$RPC_USER" --rpcpass="$RPC_PASS" \
-	--rpclisten="127.0.0.1:$BTCD_RPC_PORT" --listen="127.0.0.1:$BTCD_P2P_PORT" \
-	--datadir="$RUN/btcd" --logdir="$RUN/btcd" --miningaddr="$FILLER_ADDR" --txindex --addrindex \
-	>"$RUN/logs/btcd.log" 2>&1 &
-track btcd "$RUN/logs/btcd.log"
+	--rpclisten="127.0.0.1:$rpcport" --listen="127.0.0.1:$p2pport" \
+	--datadir="$RUN/$name" --logdir="$RUN/$name" --miningaddr="$FILLER_ADDR" --txindex --addrindex \
+	"$@" >"$RUN/logs/$name.log" 2>&1 &
+track "$name" "$RUN/logs/$name.log"
 for _ in $(seq 100); do
-	rpc getblockcount | grep -q '"result"' && break
+	rpc_at "$rpcport" getblockcount | grep -q '"result"' && break
 	check_stack || exit 1
 	sleep 0.2
 done
-rpc getblockcount | grep -q '"result"' || { echo "btcd did not start; see $RUN/logs/btcd.log"; exit 1; }
+rpc_at "$rpcport" getblockcount | grep -q '"result"' || { echo "$name did not start; see $RUN/logs/$name.log"; exit 1; }
 }
 
 start_postgres() {

@@ -6,16 +6,39 @@
 # payout lands in the miner's address within a few minutes.
 # Stratum V2 is served too (Noise, with an authority key made here by
 # aditctl sv2-keygen), with a second CPU miner on an extended channel.
-# Ports can be moved with BTCD_RPC_PORT, BTCD_P2P_PORT, STRATUM_PORT,
-# SV2_PORT, HTTP_PORT, PG_PORT.
+# Job Declaration: a third miner (adit-miner -jd) builds its own templates
+# from its own btcd (btcd-miner, peered with the pool's), declares them to
+# the pool's JDS and mines them. txgen spends mature coinbases into the
+# miner's node only (the pool's btcd runs --blocksonly, so relayed
+# transactions never reach it): the JDS must ask for them, and the miner's
+# blocks carry them into the pool's chain.
+# Ports can be moved with BTCD_RPC_PORT, BTCD_P2P_PORT, BTCD_MINER_RPC_PORT,
+# BTCD_MINER_P2P_PORT, STRATUM_PORT, SV2_PORT, JD_PORT, HTTP_PORT, PG_PORT.
 set -euo pipefail
 # Whatever else fails and ends the script (set -e) is named, not silent.
 trap 'echo "run.sh: line $LINENO: \"$BASH_COMMAND\" failed (exit status $?)" >&2' ERR
 cd "$(dirname "$0")/../.."
 
 . deploy/regtest/lib.sh
-start_btcd
+BTCD_MINER_RPC_PORT=${BTCD_MINER_RPC_PORT:-18453}
+BTCD_MINER_P2P_PORT=${BTCD_MINER_P2P_PORT:-18454}
+JD_PORT=${JD_PORT:-34264}
+BLOCK_FLOOR=0.02
+start_btcd btcd "$BTCD_RPC_PORT" "$BTCD_P2P_PORT" --blocksonly
+start_btcd btcd-miner "$BTCD_MINER_RPC_PORT" "$BTCD_MINER_P2P_PORT" --connect="127.0.0.1:$BTCD_P2P_PORT"
 start_postgres
+# 101 blocks to the filler address first: their coinbases mature one per
+# new block from now on, and txgen spends them on the miner's node.
+rpc generate '[101]' | grep -q '"result":\[' || { echo "btcd generate failed"; exit 1; }
+for _ in $(seq 150); do
+	[ "$(rpc_at "$BTCD_MINER_RPC_PORT" getblockcount | sed -n 's/.*"result":\([0-9]*\).*/\1/p')" = 101 ] && break
+	check_stack || exit 1
+	sleep 0.2
+done
+go build -o "$RUN/txgen" ./pool/internal/regtest/txgen
+ADIT_NODE_PASS="$RPC_PASS" "$RUN/txgen" -node-url "http://127.0.0.1:$BTCD_MINER_RPC_PORT" -node-user "$RPC_USER" \
+	>"$RUN/logs/txgen.log" 2>&1 &
+track txgen "$RUN/logs/txgen.log"
 
 umask 077
 printf '%s\n' "$POOL_KEY_HEX" >"$RUN/pool.key"
@@ -29,6 +52,7 @@ network = "regtest"
 instance = "local-1"
 payout_address = "$POOL_ADDR"
 pool_tag = "/adit-local/"
+extranonce_size = 16                # room for SV2 extended and JD channels
 
 [[node]]
 name = "btcd"
@@ -43,6 +67,9 @@ listen = "127.0.0.1:$STRATUM_PORT"
 listen = "127.0.0.1:$SV2_PORT"
 authority_key_file = "$RUN/sv2.key"
 
+[jd]
+listen = "127.0.0.1:$JD_PORT"
+
 [http]
 listen = "127.0.0.1:$HTTP_PORT"
 
@@ -50,6 +77,13 @@ listen = "127.0.0.1:$HTTP_PORT"
 start = 0.001
 min = 0.0001
 target_interval = "5s"
+
+[regtest]
+# A share is a block only at this difficulty (about one in 20 at the
+# starting share difficulty): without it every regtest share is a block and
+# the tip moves faster than a miner can declare a job for it. The JD miner
+# is told the same (-jd-block-floor).
+block_floor_difficulty = $BLOCK_FLOOR
 
 [sharelog]
 dir = "$RUN/sharelog"
@@ -74,12 +108,18 @@ track adit-miner "$RUN/logs/miner.log"
 bin/adit-miner -sv2 -pool "127.0.0.1:$SV2_PORT" -authority-key "$SV2_PUBKEY" -channel extended \
 	-user "$MINER_ADDR.sv2" -threads "$MINER_THREADS" >"$RUN/logs/miner-sv2.log" 2>&1 &
 track "adit-miner -sv2" "$RUN/logs/miner-sv2.log"
+ADIT_NODE_PASS="$RPC_PASS" bin/adit-miner -jd -jd-pool "127.0.0.1:$JD_PORT" \
+	-sv2 -pool "127.0.0.1:$SV2_PORT" -authority-key "$SV2_PUBKEY" \
+	-node-url "http://127.0.0.1:$BTCD_MINER_RPC_PORT" -node-user "$RPC_USER" -solo-address "$MINER_ADDR" \
+	-jd-block-floor "$BLOCK_FLOOR" -user "$MINER_ADDR.jd" -threads "$MINER_THREADS" >"$RUN/logs/miner-jd.log" 2>&1 &
+track "adit-miner -jd" "$RUN/logs/miner-jd.log"
 
 cat <<INFO
 
 Adit regtest stack is running (Ctrl-C stops everything):
   stratum    stratum+tcp://127.0.0.1:$STRATUM_PORT   (user: <regtest address>.<worker>)
   stratum v2 127.0.0.1:$SV2_PORT   (Noise; authority public key $SV2_PUBKEY)
+  job decl.  127.0.0.1:$JD_PORT   (Noise, same key; the JD miner's node: http://127.0.0.1:$BTCD_MINER_RPC_PORT)
   dashboard  http://127.0.0.1:$HTTP_PORT/
   metrics    http://127.0.0.1:$HTTP_PORT/metrics
   btcd RPC   http://127.0.0.1:$BTCD_RPC_PORT  (user $RPC_USER, password $RPC_PASS)
@@ -101,16 +141,26 @@ while sleep 5; do
 	found=$(metric adit_blocks_found_total)
 	accepted=$(metric 'adit_shares_total{protocol="v1",result="accepted"}')
 	accepted2=$(metric 'adit_shares_total{protocol="v2",result="accepted"}')
+	jdblocks=$(metric adit_jd_blocks_found_total)
+	jdmissing=$(metric adit_jd_missing_tx_rounds_total)
 	shipped=$(metric adit_shares_shipped_total)
 	paid=$(metric adit_payout_satoshis_total)
+	paid=$(printf '%.0f' "${paid:-0}" 2>/dev/null || echo "$paid")
 	height=$(rpc getblockcount 2>/dev/null | sed -n 's/.*"result":\([0-9]*\).*/\1/p' || true)
 	check_stack || exit 1
-	echo "$(date +%T) height=${height:-?} adit_blocks_found_total=${found:-0} accepted_shares=${accepted:-0} accepted_v2=${accepted2:-0} shipped_to_postgres=${shipped:-0} paid_sats=${paid:-0}"
+	echo "$(date +%T) height=${height:-?} adit_blocks_found_total=${found:-0} accepted_shares=${accepted:-0} accepted_v2=${accepted2:-0} jd_blocks=${jdblocks:-0} jd_missing_tx_rounds=${jdmissing:-0} shipped_to_postgres=${shipped:-0} paid_sats=${paid:-0}"
 	# After a few pool blocks, mine the 101 maturity blocks so they get credited and paid.
 	if [ -z "$matured" ] && [ "${found%.*}" -ge 3 ] 2>/dev/null; then
 		echo "mining 101 maturity blocks with btcd's generate…"
 		if rpc generate '[101]' 2>/dev/null | grep -q '"result":\['; then matured=1; fi
 	fi
+	# txgen's transactions exist only on the miner's node: in the pool's
+	# chain they can only have come in the JD miner's declared blocks.
+	jdtx=0
+	for tx in $(awk '$2=="tx"{print $3}' "$RUN/logs/txgen.log" 2>/dev/null | tail -n 30); do
+		rpc getrawtransaction "[\"$tx\",1]" 2>/dev/null | grep -q '"blockhash"' && jdtx=$((jdtx + 1))
+	done
+	echo "         of txgen's last 30 transactions (miner's node only), in the pool's chain: $jdtx"
 	if [ -n "$matured" ]; then
 		received=$(rpc searchrawtransactions "[\"$MINER_ADDR\",1,0,1000]" 2>/dev/null | grep -o "\"$MINER_ADDR\"" | wc -l || true)
 		bal=$(curl -s --max-time 3 "http://127.0.0.1:$HTTP_PORT/api/v1/miner/$MINER_ADDR" 2>/dev/null | sed -n 's/.*"balance_sats": *\([0-9-]*\).*/\1/p' || true)
