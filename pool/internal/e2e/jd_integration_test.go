@@ -334,3 +334,65 @@ func TestJDDeclaredBlocksLandAndGetPaid(t *testing.T) {
 	checkPaidOut(t, env, pc, []TestAccount{acct}, credits)
 	t.Logf("done in %v", time.Since(start).Round(time.Second))
 }
+
+// TestJDMinerFallsBackAndReturns: adit-miner -jd mines declared jobs on
+// the pool; the pool is killed and the miner solo-mines on its own node
+// (blocks paying -solo-address); the pool is restarted and the miner
+// declares and mines pool jobs again. The nodes peer here, as a miner's and
+// a pool's do, so solo blocks reach the pool's node.
+func TestJDMinerFallsBackAndReturns(t *testing.T) {
+	ctx := context.Background()
+	p, pc, rpc := startNode(t)
+	m, mc, _ := startNode(t)
+	if err := mc.Call(ctx, "addnode", []any{p.P2PAddr, "add"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.Generate(ctx, 1, ""); err != nil {
+		t.Fatal(err)
+	}
+	Synced(t, 30*time.Second, pc, mc)
+	d := StartJDDaemon(t, bins, rpc, DaemonOptions{PayoutAddress: poolAddress,
+		Extra: "[vardiff]\nstart = 1e-5\nmin = 1e-5\nmax = 1e-5\n"}, "")
+	miner := Start(t, "adit-miner -jd", bins.Miner, []string{"ADIT_NODE_PASS=" + m.Password},
+		append(d.JDMinerArgs(m, minerAddress1+".jd", minerAddress2), "-jd-retry", "1s", "-threads", "1", "-share-rate", "2")...)
+	Eventually(t, 60*time.Second, "2 blocks on declared jobs", func() bool {
+		return d.Metric("adit_jd_blocks_found_total") >= 2
+	})
+
+	d.Kill()
+	solo, _ := btcutil.DecodeAddress(minerAddress2, &chaincfg.RegressionNetParams)
+	soloScript, _ := txscript.PayToAddrScript(solo)
+	soloBlocks := func() int {
+		n := 0
+		tip, err := mc.GetBlockCount(ctx)
+		if err != nil {
+			return 0
+		}
+		for h := int64(2); h <= tip; h++ {
+			if _, blk := BestBlock(t, mc, h); bytes.Equal(blk.Transactions[0].TxOut[0].PkScript, soloScript) {
+				n++
+			}
+		}
+		return n
+	}
+	Eventually(t, 60*time.Second, "2 solo blocks on the miner's node while the pool is down", func() bool {
+		return soloBlocks() >= 2
+	})
+	Synced(t, 30*time.Second, pc, mc)
+
+	d2 := RestartDaemon(t, d.Daemon)
+	Eventually(t, 60*time.Second, "a block on a declared job after the pool came back", func() bool {
+		return d2.Metric("adit_jd_blocks_found_total") >= 1
+	})
+	stopMiner(t, miner)
+	s, err := ParseFleetSummary(miner.Output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("miner: mode %s, fallbacks %d, blocks solo %d, pool %d; solo blocks on chain %d",
+		s.Mode, s.Fallbacks, s.BlocksSolo, s.BlocksPool, soloBlocks())
+	if s.Mode != "pool" || s.Fallbacks < 1 || s.BlocksSolo < 2 || s.BlocksPool < 3 {
+		t.Errorf("summary: mode %q, fallbacks %d, blocks solo %d, pool %d; want pool, >= 1, >= 2, >= 3",
+			s.Mode, s.Fallbacks, s.BlocksSolo, s.BlocksPool)
+	}
+}
