@@ -168,12 +168,16 @@ func (m *miner) poolJD(ctx context.Context, up *upstream, nc *node.Client, tpls 
 			return t, nil
 		}
 		var seen uint64
+		// After stale-chain-tip the same template is declared again every
+		// Retry until a new one comes: the pool's node may be a block behind
+		// the own node, and the own node may not move for a while.
+		var again time.Duration
 		for {
-			tpl, seq, err := tpls.wait(ctx, up.jd.Done(), seen)
+			tpl, seq, err := tpls.wait(ctx, up.jd.Done(), seen, again)
 			if err != nil {
 				return err
 			}
-			seen = seq
+			seen, again = seq, 0
 			tok, err := token()
 			if err != nil {
 				return &fallbackError{fmt.Errorf("AllocateMiningJobToken: %w", err)}
@@ -189,7 +193,9 @@ func (m *miner) poolJD(ctx context.Context, up *upstream, nc *node.Client, tpls 
 			case errors.As(err, &de):
 				m.rec.jd.declared(de.Code)
 				if de.Code == jdclient.CodeStaleChainTip {
-					m.cfg.Log.Info("declared job refused as stale: waiting for the next template", zap.Int64("height", j.Height))
+					m.cfg.Log.Info("declared job refused as stale: declaring again on the next template or in -jd-retry",
+						zap.Int64("height", j.Height), zap.ByteString("details", de.Details))
+					again = jd.Retry
 					continue
 				}
 				return &fallbackError{err}
@@ -202,6 +208,7 @@ func (m *miner) poolJD(ctx context.Context, up *upstream, nc *node.Client, tpls 
 			case errors.As(err, &ce):
 				m.rec.jd.declared(ce.Code)
 				if ce.Code == jdclient.CodeStaleChainTip {
+					again = jd.Retry
 					continue
 				}
 				return &fallbackError{err}
@@ -236,9 +243,10 @@ func (m *miner) poolJD(ctx context.Context, up *upstream, nc *node.Client, tpls 
 			return
 		}
 		en := append(append([]byte(nil), v.w.ExtranoncePrefix...), f.en2...)
-		if m.submitBlock(ctx, nc, j.Share.Block(&h, en), hash, "pool") {
-			m.rec.jd.block("pool")
-		}
+		// Counted as found: the pool (PushSolution, the share) may have
+		// brought it to the own node first, which then calls it a duplicate.
+		m.rec.jd.block("pool")
+		m.submitBlock(ctx, nc, j.Share.Block(&h, en), hash, "pool")
 		if err := up.jd.PushSolution(&codec.PushSolution{Extranonce: en, PrevHash: v.w.PrevHash, Nonce: f.nonce,
 			NTime: f.ntime, NBits: v.w.NBits, Version: version}); err != nil {
 			m.cfg.Log.Warn("PushSolution failed", zap.Error(err))
@@ -282,7 +290,7 @@ func (m *miner) solo(ctx context.Context, nc *node.Client, tpls *latestTemplate)
 		var seen uint64
 		var prev [32]byte
 		for {
-			tpl, seq, err := tpls.wait(gctx, nil, seen)
+			tpl, seq, err := tpls.wait(gctx, nil, seen, 0)
 			if err != nil {
 				return nil
 			}
@@ -373,8 +381,15 @@ func (l *latestTemplate) set(t *node.Template) {
 }
 
 // wait returns the newest template once its sequence number is above
-// seen, or an error when ctx ends or gone is closed.
-func (l *latestTemplate) wait(ctx context.Context, gone <-chan struct{}, seen uint64) (*node.Template, uint64, error) {
+// seen, or after again (when > 0) whatever it is, or an error when ctx
+// ends or gone is closed.
+func (l *latestTemplate) wait(ctx context.Context, gone <-chan struct{}, seen uint64, again time.Duration) (*node.Template, uint64, error) {
+	var timeout <-chan time.Time
+	if again > 0 {
+		t := time.NewTimer(again)
+		defer t.Stop()
+		timeout = t.C
+	}
 	for {
 		l.mu.Lock()
 		t, seq, next := l.tpl, l.seq, l.next
@@ -384,6 +399,8 @@ func (l *latestTemplate) wait(ctx context.Context, gone <-chan struct{}, seen ui
 		}
 		select {
 		case <-next:
+		case <-timeout:
+			return t, seq, nil
 		case <-gone:
 			return nil, 0, errors.New("the job declarator connection ended")
 		case <-ctx.Done():
@@ -419,6 +436,8 @@ func watchTemplates(ctx context.Context, nc *node.Client, l *latestTemplate, log
 			continue
 		}
 		if t.PrevHash != prev || t.LongPollID != lpid || lpid == "" {
+			log.Debug("own node template", zap.Int64("height", t.Height), zap.Stringer("prev", t.PrevHash),
+				zap.Int("txs", len(t.Transactions)), zap.String("longpollid", t.LongPollID))
 			l.set(t)
 		}
 		prev, lpid = t.PrevHash, t.LongPollID

@@ -382,8 +382,15 @@ func (t *thread) mineHeaderOnly(ctx context.Context, b *workBox) {
 func (t *thread) scan(ctx context.Context, b *workBox, en2 []byte, ntime, vbits, first uint32, count uint64) bool {
 	target := b.w.target()
 	nonce := first
+	// Paced, a batch is at most a tenth of a second of hashing: at the tiny
+	// rates of a regtest network target (solo -jd mining), a full batch
+	// would be a sleep of minutes between batches.
+	batch := uint64(scanBatch)
+	if t.hps > 0 {
+		batch = max(1, min(batch, uint64(t.hps/10)))
+	}
 	for done := uint64(0); done < count; {
-		n := min(scanBatch, count-done)
+		n := min(batch, count-done)
 		for range n {
 			binary.LittleEndian.PutUint32(t.hdr[76:], nonce)
 			hash := share.DoubleSHA256(t.hdr[:])
