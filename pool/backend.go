@@ -29,6 +29,9 @@ type backend struct {
 	blocks    *blockKeeper
 	m         *metrics
 	hashrate  *hashrateWindow
+	// declaredRate and declarers follow the shares on declared jobs.
+	declaredRate *hashrateWindow
+	declarers    *declarers
 }
 
 var _ share.Backend = (*backend)(nil)
@@ -61,6 +64,10 @@ func (b *backend) SubscribeJobs() (<-chan *share.Job, func()) { return b.hub.sub
 func (b *backend) Accept(ctx context.Context, rec *share.Record, res *share.Result) error {
 	rec.Instance = b.instance
 	b.hashrate.add(rec.Time, rec.AssignedDifficulty)
+	if rec.Declared {
+		b.declaredRate.add(rec.Time, rec.AssignedDifficulty)
+		b.declarers.add(rec.Worker, rec.Time)
+	}
 	if res.Block {
 		b.blocks.Found(FoundBlock{Record: *rec, Hash: res.Hash, Height: res.Job.Height, Reward: res.Job.CoinbaseValue}, res.BlockData)
 	}

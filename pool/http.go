@@ -20,6 +20,18 @@ type poolStatus struct {
 	Hashrate       float64 `json:"hashrate_hs"`
 	SharesWindow   int64   `json:"shares_last_10m"`
 	Stratum        string  `json:"stratum"`
+	// JobDeclaration is present when the pool runs a JDS.
+	JobDeclaration *jdStatus `json:"job_declaration,omitempty"`
+}
+
+// jdStatus is who mines their own templates: the JDS endpoint (Noise, the
+// SV2 authority key), the hashrate and shares on declared jobs in the last
+// ten minutes and the workers that submitted them.
+type jdStatus struct {
+	Endpoint         string   `json:"endpoint"`
+	DeclaredHashrate float64  `json:"declared_hashrate_hs"`
+	DeclaredShares   int64    `json:"declared_shares_last_10m"`
+	DeclaringWorkers []string `json:"declaring_workers"`
 }
 
 func (p *Pool) httpHandler(gatherer prometheus.Gatherer) http.Handler {
@@ -43,6 +55,11 @@ func (p *Pool) status(now time.Time) poolStatus {
 		s.TemplateAgeSec = now.Sub(j.Created).Seconds()
 	}
 	s.Hashrate, s.SharesWindow = p.hashrate.rate(now)
+	if p.jd != nil {
+		jd := &jdStatus{Endpoint: p.jd.Addr(), DeclaringWorkers: p.declarers.since(now.Add(-10 * time.Minute))}
+		jd.DeclaredHashrate, jd.DeclaredShares = p.declaredRate.rate(now)
+		s.JobDeclaration = jd
+	}
 	return s
 }
 
@@ -114,10 +131,13 @@ h1{font-size:1.4em}code{background:#eee;padding:0 .3em}</style></head>
 <table id="t"><tr><td>loading…</td></tr></table>
 <p>Prometheus metrics: <a href="/metrics">/metrics</a> · JSON: <a href="/api/v1/pool">/api/v1/pool</a></p>
 <script>
+const esc=t=>String(t).replace(/[&<>"]/g,c=>({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"})[c]);
 const fmt=h=>{const u=["H/s","kH/s","MH/s","GH/s","TH/s","PH/s","EH/s"];let i=0;while(h>=1000&&i<u.length-1){h/=1000;i++}return h.toFixed(2)+" "+u[i]};
 async function tick(){try{const s=await (await fetch("/api/v1/pool")).json();
 const rows=[["Network",s.network],["Stratum",s.stratum],["Height",s.height],["Job",s.job_id],
 ["Template age",s.template_age_seconds.toFixed(1)+" s"],["Hashrate (10 min)",fmt(s.hashrate_hs)],["Shares (10 min)",s.shares_last_10m]];
+const jd=s.job_declaration;if(jd){rows.push(["Job Declaration",jd.endpoint],["Declared hashrate (10 min)",fmt(jd.declared_hashrate_hs)],
+["Miners declaring their own work",jd.declaring_workers.length?jd.declaring_workers.map(esc).join("<br>"):"none"]);}
 document.getElementById("t").innerHTML=rows.map(r=>"<tr><td>"+r[0]+"</td><td><code>"+r[1]+"</code></td></tr>").join("");}catch(e){}}
 tick();setInterval(tick,2000);
 </script></body></html>`

@@ -53,6 +53,8 @@ type Pool struct {
 	jd           *jobDeclaration // nil when Job Declaration is off
 	storage      *storage
 	hashrate     hashrateWindow
+	declaredRate hashrateWindow // shares on declared (JD) jobs
+	declarers    declarers
 
 	mu       sync.Mutex
 	httpAddr net.Addr
@@ -168,6 +170,9 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 		blocks:    p.blocks,
 		m:         p.m,
 		hashrate:  &p.hashrate,
+
+		declaredRate: &p.declaredRate,
+		declarers:    &p.declarers,
 	}
 	sc := cfg.Stratum
 	p.stratum, err = stratum.NewServer(stratum.Config{

@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -292,6 +294,7 @@ func TestJDDeclaredBlocksLandAndGetPaid(t *testing.T) {
 		return inBlock != "" && txBlock(t, mc, onlyM.TxHash()) == inBlock &&
 			d.Metric("adit_jd_blocks_found_total") >= 3
 	})
+	checkDeclaringOnAPI(t, d, acct.Address+".jd")
 	stopMiner(t, miner)
 	s, err := ParseFleetSummary(miner.Output())
 	if err != nil {
@@ -390,5 +393,31 @@ func TestJDMinerFallsBackAndReturns(t *testing.T) {
 	if s.Mode != "pool" || s.Fallbacks < 1 || s.BlocksSolo < 2 || s.BlocksPool < 3 {
 		t.Errorf("summary: mode %q, fallbacks %d, blocks solo %d, pool %d; want pool, >= 1, >= 2, >= 3",
 			s.Mode, s.Fallbacks, s.BlocksSolo, s.BlocksPool)
+	}
+}
+
+// checkDeclaringOnAPI asserts that /api/v1/pool names worker among the
+// miners declaring their own work, with the JDS endpoint and declared
+// shares.
+func checkDeclaringOnAPI(t *testing.T, d *JDDaemon, worker string) {
+	t.Helper()
+	resp, err := http.Get("http://" + d.HTTPAddr + "/api/v1/pool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		JD *struct {
+			Endpoint  string   `json:"endpoint"`
+			Shares    int64    `json:"declared_shares_last_10m"`
+			Hashrate  float64  `json:"declared_hashrate_hs"`
+			Declaring []string `json:"declaring_workers"`
+		} `json:"job_declaration"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.JD == nil || st.JD.Endpoint != d.JDAddr || st.JD.Shares < 1 || st.JD.Hashrate <= 0 || !slices.Contains(st.JD.Declaring, worker) {
+		t.Fatalf("/api/v1/pool job_declaration %+v: want endpoint %s, declared shares and %s declaring", st.JD, d.JDAddr, worker)
 	}
 }
