@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/adit-pool/adit/pool/mempool"
+	"github.com/adit-pool/adit/pool/template"
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/sv2/jd"
 	"github.com/btcsuite/btcd/blockchain"
@@ -189,5 +190,13 @@ func (a *Adapter) Propose(ctx context.Context, block []byte) (string, error) {
 // SubmitBlock implements Node with the pool's submitter: every node in
 // parallel, then confirmation that one has the block as best.
 func (a *Adapter) SubmitBlock(ctx context.Context, block []byte, hash [32]byte) (bool, error) {
-	return a.cfg.Submitter.SubmitBlock(ctx, block, hash)
+	ok, err := a.cfg.Submitter.SubmitBlock(ctx, block, hash)
+	var re *template.RejectedError
+	if errors.As(err, &re) {
+		// The nodes answered and none has it as best (a side-chain or
+		// stale solution, or an invalid one): a refusal, not a failure.
+		// The submitter logged their reasons.
+		return false, nil
+	}
+	return ok, err
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/adit-pool/adit/pool/jdnode"
 	"github.com/adit-pool/adit/pool/mempool"
 	"github.com/adit-pool/adit/pool/node"
+	"github.com/adit-pool/adit/pool/template"
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/sv2/jd"
 	"github.com/btcsuite/btcd/chaincfg"
@@ -30,11 +31,14 @@ func (p *proposer) ProposeBlock(context.Context, []byte) (string, error) {
 	return p.reason, p.err
 }
 
-type submitter struct{ got [32]byte }
+type submitter struct {
+	got [32]byte
+	err error
+}
 
 func (s *submitter) SubmitBlock(_ context.Context, _ []byte, h [32]byte) (bool, error) {
 	s.got = h
-	return true, nil
+	return s.err == nil, s.err
 }
 
 type feed struct {
@@ -142,6 +146,15 @@ func TestAdapter(t *testing.T) {
 	}
 	if ok, err := n.SubmitBlock(ctx, []byte{1}, [32]byte{5}); !ok || err != nil || sub.got != [32]byte{5} {
 		t.Fatalf("SubmitBlock = %v, %v", ok, err)
+	}
+	// The nodes answered and none took it: refused, not failed.
+	sub.err = &template.RejectedError{Reasons: map[string]string{"btcd": "duplicate"}}
+	if ok, err := n.SubmitBlock(ctx, []byte{1}, [32]byte{5}); ok || err != nil {
+		t.Fatalf("SubmitBlock of a refused block = %v, %v; want false, nil", ok, err)
+	}
+	sub.err = errors.New("connection refused")
+	if ok, err := n.SubmitBlock(ctx, []byte{1}, [32]byte{5}); ok || err == nil {
+		t.Fatalf("SubmitBlock with no node reachable = %v, %v; want an error", ok, err)
 	}
 	cancel()
 	if err := <-done; err != nil {
