@@ -182,7 +182,7 @@ func (m *miner) poolJD(ctx context.Context, up *upstream, nc *node.Client, tpls 
 			if err != nil {
 				return &fallbackError{fmt.Errorf("AllocateMiningJobToken: %w", err)}
 			}
-			j, err := jdclient.Build(tpl, tok.Outputs, jdclient.BuildConfig{Tag: jd.Tag, ExtranonceSize: enSize,
+			j, err := jdclient.Build(tpl.Declarable(), tok.Outputs, jdclient.BuildConfig{Tag: jd.Tag, ExtranonceSize: enSize,
 				Exclude: func(h chainhash.Hash) bool { return jd.Exclude[h] }}, time.Now())
 			if err != nil {
 				return &fallbackError{err}

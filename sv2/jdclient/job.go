@@ -11,7 +11,6 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
-	"github.com/adit-pool/adit/pool/node"
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/sv2/codec"
 )
@@ -123,6 +122,34 @@ func ParseOutputs(b []byte) ([]*wire.TxOut, error) {
 	return outs, nil
 }
 
+// Template is what Build needs of a block template from the miner's own
+// node (getblocktemplate, btcd or Bitcoin Core); hashes in internal byte
+// order. The caller converts its node client's template (this package
+// does not depend on one).
+type Template struct {
+	Version  uint32
+	PrevHash chainhash.Hash
+	Height   int64
+	Bits     uint32
+	// CurTime is the node's suggested header time, MinTime the earliest.
+	CurTime, MinTime uint32
+	// CoinbaseValue is subsidy plus the fees of Transactions.
+	CoinbaseValue int64
+	// Transactions are the non-coinbase transactions in block order.
+	Transactions []TemplateTx
+	// WitnessCommitment is the node's commitment output script, nil when
+	// it sent none; Build checks it against its own when it keeps every
+	// transaction.
+	WitnessCommitment []byte
+}
+
+// TemplateTx is one transaction of a Template.
+type TemplateTx struct {
+	Data        []byte // full serialization, witness included
+	TxID, WTxID chainhash.Hash
+	Fee         int64 // as the node reported it, sats
+}
+
 // Build lays out the declared job for template t and the pool's required
 // outputs (as AllocateMiningJobToken.Success sends them).
 //
@@ -140,7 +167,7 @@ func ParseOutputs(b []byte) ([]*wire.TxOut, error) {
 //
 // The coinbase value of the kept transactions is the template's less the
 // fees (as the node reported them) of the transactions left out.
-func Build(t *node.Template, poolOutputs []byte, cfg BuildConfig, now time.Time) (*Job, error) {
+func Build(t *Template, poolOutputs []byte, cfg BuildConfig, now time.Time) (*Job, error) {
 	if t == nil || t.Height < 1 {
 		return nil, errors.New("jdclient: build: no template or height < 1")
 	}
@@ -245,12 +272,12 @@ func Build(t *node.Template, poolOutputs []byte, cfg BuildConfig, now time.Time)
 // in block order, the txids left out (those excluded and their
 // descendants in the template) and the coinbase value without the fees of
 // those left out.
-func selectTxs(t *node.Template, exclude func(chainhash.Hash) bool) ([]node.TemplateTx, []chainhash.Hash, int64, error) {
+func selectTxs(t *Template, exclude func(chainhash.Hash) bool) ([]TemplateTx, []chainhash.Hash, int64, error) {
 	if exclude == nil {
 		return t.Transactions, nil, t.CoinbaseValue, nil
 	}
 	out := make(map[chainhash.Hash]bool)
-	var kept []node.TemplateTx
+	var kept []TemplateTx
 	var excluded []chainhash.Hash
 	value := t.CoinbaseValue
 	for _, tx := range t.Transactions {
@@ -285,7 +312,8 @@ func witnessCommitment(wtxids [][32]byte) []byte {
 	root := share.MerkleRoot([32]byte{}, share.MerkleBranch(wtxids))
 	var buf [64]byte
 	copy(buf[:32], root[:])
-	return node.WitnessCommitmentScript(share.DoubleSHA256(buf[:]))
+	commitment := share.DoubleSHA256(buf[:])
+	return append([]byte{txscript.OP_RETURN, txscript.OP_DATA_36, 0xaa, 0x21, 0xa9, 0xed}, commitment[:]...)
 }
 
 // scriptSigPrefix returns the scriptSig before an extranonce of enSize

@@ -10,7 +10,6 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
-	"github.com/adit-pool/adit/pool/node"
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/sv2/client"
 	"github.com/adit-pool/adit/sv2/jdclient"
@@ -36,7 +35,7 @@ func poolOutputs(t testing.TB, extra ...*wire.TxOut) []byte {
 }
 
 // templateTx makes a transaction spending prev:0 (witness when wit).
-func templateTx(t testing.TB, prev chainhash.Hash, wit bool, fee int64) (node.TemplateTx, chainhash.Hash) {
+func templateTx(t testing.TB, prev chainhash.Hash, wit bool, fee int64) (jdclient.TemplateTx, chainhash.Hash) {
 	t.Helper()
 	tx := wire.NewMsgTx(2)
 	in := wire.NewTxIn(wire.NewOutPoint(&prev, 0), nil, nil)
@@ -51,20 +50,19 @@ func templateTx(t testing.TB, prev chainhash.Hash, wit bool, fee int64) (node.Te
 	if err := tx.Serialize(&b); err != nil {
 		t.Fatal(err)
 	}
-	return node.TemplateTx{Data: b.Bytes(), TxID: tx.TxHash(), WTxID: tx.WitnessHash(), Fee: fee, HasWitness: wit}, tx.TxHash()
+	return jdclient.TemplateTx{Data: b.Bytes(), TxID: tx.TxHash(), WTxID: tx.WitnessHash(), Fee: fee}, tx.TxHash()
 }
 
 // testTemplate has three transactions: a (witness), b spending a, c
 // unrelated; CoinbaseValue is the subsidy plus their fees.
-func testTemplate(t testing.TB) *node.Template {
+func testTemplate(t testing.TB) *jdclient.Template {
 	t.Helper()
 	a, ah := templateTx(t, chainhash.Hash{1}, true, 100)
 	b, _ := templateTx(t, ah, false, 200)
 	c, _ := templateTx(t, chainhash.Hash{2}, false, 400)
-	tpl := &node.Template{Version: 0x20000000, PrevHash: chainhash.Hash{9, 9}, Bits: 0x207fffff, Height: 300,
+	tpl := &jdclient.Template{Version: 0x20000000, PrevHash: chainhash.Hash{9, 9}, Bits: 0x207fffff, Height: 300,
 		CurTime: 1_700_000_000, MinTime: 1_699_999_000, CoinbaseValue: 50e8 + 700,
-		Transactions: []node.TemplateTx{a, b, c}}
-	tpl.Target = share.TargetFromCompact(tpl.Bits)
+		Transactions: []jdclient.TemplateTx{a, b, c}}
 	return tpl
 }
 
@@ -145,7 +143,7 @@ func TestBuildLayout(t *testing.T) {
 	if _, err := jdclient.Build(tpl, poolOutputs(t), jdclient.BuildConfig{ExtranonceSize: enSize}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	tpl.WitnessCommitment = node.WitnessCommitmentScript([32]byte{1})
+	tpl.WitnessCommitment = append([]byte{0x6a, 0x24, 0xaa, 0x21, 0xa9, 0xed, 1}, make([]byte, 31)...) // another commitment
 	if _, err := jdclient.Build(tpl, poolOutputs(t), jdclient.BuildConfig{ExtranonceSize: enSize}, time.Now()); err == nil {
 		t.Fatal("a wrong node commitment was accepted")
 	}

@@ -90,7 +90,7 @@ func TestIntegrationDeclaredJobBlock(t *testing.T) {
 		}
 		cfg.ExtranonceSize = enSize
 		cfg.Tag = "/adit-jdc-test/"
-		j, err := jdclient.Build(tpl, outputs, cfg, time.Now())
+		j, err := jdclient.Build(tpl.Declarable(), outputs, cfg, time.Now())
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
