@@ -11,6 +11,8 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
+
+	"github.com/adit-pool/adit/stratum/srvconf"
 )
 
 // Config is the daemon's whole configuration: a TOML file, then ADIT_*
@@ -93,16 +95,29 @@ type TemplatesConfig struct {
 	Poll Duration `toml:"poll"`
 }
 
-// StratumConfig is the Stratum V1 listener.
-type StratumConfig struct {
-	Listen           string   `toml:"listen"`
-	MaxLineBytes     int      `toml:"max_line_bytes"`
+// ListenerConfig are the keys every listener section ([stratum], [sv2],
+// [jd]) has: connection limits, deadlines and the send queue. Zero values
+// take the server's defaults (each protocol has its own).
+type ListenerConfig struct {
 	MaxConns         int      `toml:"max_conns"`
 	MaxConnsPerIP    int      `toml:"max_conns_per_ip"`
 	HandshakeTimeout Duration `toml:"handshake_timeout"`
 	IdleTimeout      Duration `toml:"idle_timeout"`
 	WriteTimeout     Duration `toml:"write_timeout"`
 	SendQueue        int      `toml:"send_queue"`
+}
+
+// Limits converts l for a server's Config.
+func (l ListenerConfig) Limits() srvconf.Limits {
+	return srvconf.Limits{MaxConns: l.MaxConns, MaxConnsPerIP: l.MaxConnsPerIP, HandshakeTimeout: l.HandshakeTimeout.D(),
+		IdleTimeout: l.IdleTimeout.D(), WriteTimeout: l.WriteTimeout.D(), SendQueue: l.SendQueue}
+}
+
+// StratumConfig is the Stratum V1 listener.
+type StratumConfig struct {
+	Listen       string `toml:"listen"`
+	MaxLineBytes int    `toml:"max_line_bytes"`
+	ListenerConfig
 	// VersionMask is the pool's BIP310 version-rolling mask (hex).
 	VersionMask string `toml:"version_mask"`
 }
@@ -117,10 +132,8 @@ type SV2Config struct {
 	AuthorityKeyFile string `toml:"authority_key_file"`
 	// PlaintextListen is an unencrypted listener for tests; off by default
 	// and refused on mainnet.
-	PlaintextListen  string   `toml:"plaintext_listen"`
-	MaxConns         int      `toml:"max_conns"`
-	MaxConnsPerIP    int      `toml:"max_conns_per_ip"`
-	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	PlaintextListen string `toml:"plaintext_listen"`
+	ListenerConfig
 	// CertificateValidity is how long each Noise certificate is valid.
 	CertificateValidity Duration `toml:"certificate_validity"`
 	// SuccessBatch and SuccessInterval bound how many accepted shares one
@@ -141,9 +154,8 @@ const MinJDExtranonceSize = 10
 type JDConfig struct {
 	// Listen is the JDS's Noise listener ("" disables Job Declaration). It
 	// uses the mining port's authority key and certificates.
-	Listen        string `toml:"listen"`
-	MaxConns      int    `toml:"max_conns"`
-	MaxConnsPerIP int    `toml:"max_conns_per_ip"`
+	Listen string `toml:"listen"`
+	ListenerConfig
 	// AllocatedTokenLifetime bounds the wait from AllocateMiningJobToken to
 	// DeclareMiningJob; ActiveTokenLifetime the wait from
 	// DeclareMiningJob.Success to SetCustomMiningJob. Tokens are single use.
@@ -242,15 +254,9 @@ func DefaultConfig() Config {
 			Poll:    Duration(500 * time.Millisecond),
 		},
 		Stratum: StratumConfig{
-			Listen:           "127.0.0.1:3333",
-			MaxLineBytes:     16 << 10,
-			MaxConns:         100000,
-			MaxConnsPerIP:    10000,
-			HandshakeTimeout: Duration(30 * time.Second),
-			IdleTimeout:      Duration(10 * time.Minute),
-			WriteTimeout:     Duration(10 * time.Second),
-			SendQueue:        64,
-			VersionMask:      "1fffe000",
+			Listen:       "127.0.0.1:3333",
+			MaxLineBytes: 16 << 10,
+			VersionMask:  "1fffe000",
 		},
 		Vardiff: VardiffConfig{
 			Start:          1,

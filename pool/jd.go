@@ -47,8 +47,7 @@ func newJobDeclaration(cfg *Config, params *chaincfg.Params, nodes []*node.Clien
 	}
 	server, err := jd.NewServer(jd.Config{
 		Listen:                 c.Listen,
-		MaxConns:               c.MaxConns,
-		MaxConnsPerIP:          c.MaxConnsPerIP,
+		Limits:                 c.Limits(),
 		AllocatedTokenLifetime: c.AllocatedTokenLifetime.D(),
 		ActiveTokenLifetime:    c.ActiveTokenLifetime.D(),
 		AllocationsPerMinute:   c.AllocationsPerMinute,

@@ -176,16 +176,11 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 	}
 	sc := cfg.Stratum
 	p.stratum, err = stratum.NewServer(stratum.Config{
-		Listen:           sc.Listen,
-		MaxLineBytes:     sc.MaxLineBytes,
-		MaxConns:         sc.MaxConns,
-		MaxConnsPerIP:    sc.MaxConnsPerIP,
-		HandshakeTimeout: sc.HandshakeTimeout.D(),
-		IdleTimeout:      sc.IdleTimeout.D(),
-		WriteTimeout:     sc.WriteTimeout.D(),
-		SendQueue:        sc.SendQueue,
-		VersionMask:      mask,
-		StartDifficulty:  cfg.Vardiff.Start,
+		Listen:          sc.Listen,
+		MaxLineBytes:    sc.MaxLineBytes,
+		Limits:          sc.Limits(),
+		VersionMask:     mask,
+		StartDifficulty: cfg.Vardiff.Start,
 	}.WithDefaults(), stratum.Deps{
 		Validator:   p.validator,
 		Backend:     p.backend,
@@ -226,13 +221,11 @@ func (p *Pool) newSV2Server(deps Deps, keySource noise.KeySource) (*sv2.Server, 
 		listen = "-" // plaintext only
 	}
 	return sv2.NewServer(sv2.Config{
-		Listen:           listen,
-		PlaintextListen:  c.PlaintextListen,
-		MaxConns:         c.MaxConns,
-		MaxConnsPerIP:    c.MaxConnsPerIP,
-		HandshakeTimeout: c.HandshakeTimeout.D(),
-		SuccessBatch:     c.SuccessBatch,
-		SuccessInterval:  c.SuccessInterval.D(),
+		Listen:          listen,
+		PlaintextListen: c.PlaintextListen,
+		Limits:          c.Limits(),
+		SuccessBatch:    c.SuccessBatch,
+		SuccessInterval: c.SuccessInterval.D(),
 	}.WithDefaults(), sv2.Deps{
 		Validator:   p.validator,
 		Backend:     p.backend,

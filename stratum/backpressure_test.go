@@ -2,6 +2,8 @@ package stratum
 
 import (
 	"fmt"
+	"github.com/adit-pool/adit/stratum/srvconf"
+	"github.com/adit-pool/adit/stratum/srvmetrics"
 	"math"
 	"testing"
 	"time"
@@ -42,7 +44,7 @@ func TestPipelinedSubmits(t *testing.T) {
 		}
 		return 0, false
 	}
-	e := startServer(t, Config{SendQueue: 4}, b)
+	e := startServer(t, Config{Limits: srvconf.Limits{SendQueue: 4}}, b)
 	m := dial(t, e.addr)
 	n := m.handshake("addr.w")
 
@@ -82,7 +84,7 @@ func TestPipelinedSubmits(t *testing.T) {
 		m.nextJob() // it may follow the last reply
 	}
 	m.wantResult(m.call(MethodPing), `"pong"`)
-	if got := e.metric("adit_stratum_disconnects_total", "reason", discSlowConsumer); got != 0 {
+	if got := e.metric("adit_stratum_disconnects_total", "reason", srvmetrics.DiscSlowConsumer); got != 0 {
 		t.Fatalf("%v slow consumers", got)
 	}
 }
@@ -92,7 +94,7 @@ func TestPipelinedSubmits(t *testing.T) {
 // set_difficulty and clean notify (three lines per request, four-line
 // queue).
 func TestPipelinedSubscribes(t *testing.T) {
-	e, job := newEnv(t, Config{SendQueue: 4}, easyDiff)
+	e, job := newEnv(t, Config{Limits: srvconf.Limits{SendQueue: 4}}, easyDiff)
 	m := dial(t, e.addr)
 	m.handshake("addr.w")
 
@@ -119,7 +121,7 @@ func TestPipelinedSubscribes(t *testing.T) {
 	}
 	m.id += pipelined
 	m.wantResult(m.call(MethodPing), `"pong"`)
-	if got := e.metric("adit_stratum_disconnects_total", "reason", discSlowConsumer); got != 0 {
+	if got := e.metric("adit_stratum_disconnects_total", "reason", srvmetrics.DiscSlowConsumer); got != 0 {
 		t.Fatalf("%v slow consumers", got)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/adit-pool/adit/stratum/srvconf"
 )
 
 // Config configures a Server. Zero fields take the defaults of WithDefaults.
@@ -12,18 +14,11 @@ type Config struct {
 	Listen string
 	// MaxLineBytes bounds one JSON line; a longer line drops the connection.
 	MaxLineBytes int
-	// MaxConns bounds concurrent connections, MaxConnsPerIP those from one
-	// remote IP. Connections over either limit are closed at once.
-	MaxConns, MaxConnsPerIP int
-	// HandshakeTimeout is how long a connection may take to subscribe and
-	// authorize; IdleTimeout the longest silence from a miner (read deadline);
-	// WriteTimeout the deadline of each write, and the longest a reply waits
-	// for room in the send queue.
-	HandshakeTimeout, IdleTimeout, WriteTimeout time.Duration
-	// SendQueue is the per-session outgoing message queue. While it is full
-	// the session reads no more requests (backpressure); a miner that reads
-	// nothing it is sent for WriteTimeout is a slow consumer and is dropped.
-	SendQueue int
+	// Limits: connection limits, deadlines and the send queue, as on every
+	// Stratum listener. The handshake is mining.subscribe and
+	// mining.authorize; some firmware waits before authorizing, hence a
+	// longer default than on the V2 ports.
+	srvconf.Limits
 	// VersionMask is the pool's BIP310 version-rolling mask (0 disables).
 	VersionMask uint32
 	// StartDifficulty is informational only: the Backend's vardiff owns the
@@ -34,6 +29,12 @@ type Config struct {
 	// more room after the allocated prefix, extranonce1 is the prefix
 	// padded with zero bytes.
 	Extranonce2Size int
+}
+
+// defaultLimits are the listener defaults of WithDefaults.
+var defaultLimits = srvconf.Limits{
+	MaxConns: DefaultMaxConns, MaxConnsPerIP: DefaultMaxConnsPerIP, HandshakeTimeout: DefaultHandshakeTimeout,
+	IdleTimeout: DefaultIdleTimeout, WriteTimeout: DefaultWriteTimeout, SendQueue: DefaultSendQueue,
 }
 
 // Defaults applied by WithDefaults.
@@ -65,24 +66,7 @@ func (c Config) WithDefaults() Config {
 	if c.MaxLineBytes == 0 {
 		c.MaxLineBytes = DefaultMaxLineBytes
 	}
-	if c.MaxConns == 0 {
-		c.MaxConns = DefaultMaxConns
-	}
-	if c.MaxConnsPerIP == 0 {
-		c.MaxConnsPerIP = DefaultMaxConnsPerIP
-	}
-	if c.HandshakeTimeout == 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.SendQueue == 0 {
-		c.SendQueue = DefaultSendQueue
-	}
+	c.Limits = c.Limits.WithDefaults(defaultLimits)
 	if c.VersionMask == 0 {
 		c.VersionMask = DefaultVersionMask
 	}
@@ -101,27 +85,11 @@ func (c Config) Validate() error {
 	if c.MaxLineBytes < minLineBytes {
 		bad("max_line_bytes %d is below the minimum %d", c.MaxLineBytes, minLineBytes)
 	}
-	if c.MaxConns < 1 {
-		bad("max_conns %d must be at least 1", c.MaxConns)
+	for _, err := range c.Limits.Validate(4, "a reply, set_difficulty and notify can be queued at once") {
+		bad("%v", err)
 	}
 	if c.Extranonce2Size < 2 || c.Extranonce2Size > MaxExtranonce2Size {
 		bad("extranonce2_size %d is not in [2, %d]", c.Extranonce2Size, MaxExtranonce2Size)
-	}
-	if c.MaxConnsPerIP < 1 {
-		bad("max_conns_per_ip %d must be at least 1", c.MaxConnsPerIP)
-	} else if c.MaxConnsPerIP > c.MaxConns {
-		bad("max_conns_per_ip %d exceeds max_conns %d", c.MaxConnsPerIP, c.MaxConns)
-	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{{"handshake_timeout", c.HandshakeTimeout}, {"idle_timeout", c.IdleTimeout}, {"write_timeout", c.WriteTimeout}} {
-		if d.v <= 0 {
-			bad("%s %s must be positive", d.name, d.v)
-		}
-	}
-	if c.SendQueue < 4 {
-		bad("send_queue %d must be at least 4 (a reply, set_difficulty and notify can be queued at once)", c.SendQueue)
 	}
 	if c.StartDifficulty < 0 {
 		bad("start_difficulty %g must not be negative", c.StartDifficulty)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/stratum/connlimit"
-	"github.com/adit-pool/adit/stratum/sendq"
 	"github.com/adit-pool/adit/stratum/srvmetrics"
 )
 
@@ -21,16 +20,9 @@ const (
 	perrUnknownMethod = "unknown_method"
 	perrLineTooLong   = "line_too_long"
 
-	// disconnect reasons
-	discClientClosed   = "client_closed"
-	discReadError      = "read_error"
-	discIdleTimeout    = "idle_timeout"
+	// disconnect reasons besides srvmetrics.Disconnects
 	discHandshake      = "handshake_timeout"
 	discLineTooLong    = "line_too_long"
-	discSlowConsumer   = sendq.SlowConsumer
-	discWriteError     = sendq.WriteError
-	discShutdown       = "shutdown"
-	discPanic          = "panic"
 	discProtocolErrors = "protocol_errors"
 
 	// refusal reasons: connlimit.MaxConns, connlimit.MaxPerIP, connlimit.BadRemote
@@ -54,8 +46,7 @@ func newMetrics(reg prometheus.Registerer, shares *prometheus.CounterVec, conns 
 			perrMalformed, perrNotObject, perrNoMethod, perrBadParams, perrUnknownMethod, perrLineTooLong),
 		disconnects: srvmetrics.CounterVec("adit_stratum_disconnects_total",
 			"Stratum V1 connections closed, by reason.", "reason",
-			discClientClosed, discReadError, discIdleTimeout, discHandshake, discLineTooLong,
-			discSlowConsumer, discWriteError, discShutdown, discPanic, discProtocolErrors),
+			srvmetrics.Disconnects(discHandshake, discLineTooLong, discProtocolErrors)...),
 		refused: srvmetrics.CounterVec("adit_stratum_refused_connections_total",
 			"Stratum V1 connections refused at accept, by reason.", "reason", connlimit.Reasons()...),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{

@@ -2,6 +2,8 @@ package stratum
 
 import (
 	"context"
+	"github.com/adit-pool/adit/stratum/srvconf"
+	"github.com/adit-pool/adit/stratum/srvmetrics"
 	"net"
 	"strings"
 	"testing"
@@ -27,7 +29,7 @@ func TestBlockCandidateRecorded(t *testing.T) {
 }
 
 func TestConnectionLimits(t *testing.T) {
-	e, _ := newEnv(t, Config{MaxConns: 3, MaxConnsPerIP: 2}, easyDiff)
+	e, _ := newEnv(t, Config{Limits: srvconf.Limits{MaxConns: 3, MaxConnsPerIP: 2}}, easyDiff)
 	a, b := dial(t, e.addr), dial(t, e.addr)
 	a.wantResult(a.call(MethodPing), `"pong"`)
 	b.wantResult(b.call(MethodPing), `"pong"`)
@@ -51,7 +53,7 @@ func TestSlowConsumerDropped(t *testing.T) {
 	b.Publish(sharetest.Job(1, 1, time.Now(), sharetest.HardBits, big))
 	// Backpressure stops the server reading these requests, so only the
 	// write timeout ends the connection.
-	e := startServer(t, Config{SendQueue: 4, WriteTimeout: 200 * time.Millisecond}, b)
+	e := startServer(t, Config{Limits: srvconf.Limits{SendQueue: 4, WriteTimeout: 200 * time.Millisecond}}, b)
 	m := dial(t, e.addr)
 	m.c.(*net.TCPConn).SetReadBuffer(4096)
 	m.handshake("addr.w")
@@ -60,18 +62,18 @@ func TestSlowConsumerDropped(t *testing.T) {
 		if _, err := m.c.Write([]byte(`{"id":1,"method":"mining.get_transactions","params":["00000001"]}` + "\n")); err != nil {
 			break // already dropped
 		}
-		if e.metric("adit_stratum_disconnects_total", "reason", discSlowConsumer) == 1 {
+		if e.metric("adit_stratum_disconnects_total", "reason", srvmetrics.DiscSlowConsumer) == 1 {
 			break
 		}
 	}
 	sharetest.Eventually(t, "slow consumer dropped", func() bool {
-		return e.metric("adit_stratum_disconnects_total", "reason", discSlowConsumer) == 1
+		return e.metric("adit_stratum_disconnects_total", "reason", srvmetrics.DiscSlowConsumer) == 1
 	})
 	sharetest.Eventually(t, "extranonce released", func() bool { st := b.Stats(); return st.Allocated == 1 && st.Released == 1 && st.Subscribers == 0 })
 }
 
 func TestHandshakeTimeout(t *testing.T) {
-	e, _ := newEnv(t, Config{HandshakeTimeout: 100 * time.Millisecond}, easyDiff)
+	e, _ := newEnv(t, Config{Limits: srvconf.Limits{HandshakeTimeout: 100 * time.Millisecond}}, easyDiff)
 	m := dial(t, e.addr)
 	m.call(MethodSubscribe) // subscribed but never authorized
 	m.waitClosed()
@@ -81,12 +83,12 @@ func TestHandshakeTimeout(t *testing.T) {
 }
 
 func TestIdleTimeout(t *testing.T) {
-	e, _ := newEnv(t, Config{IdleTimeout: 100 * time.Millisecond}, easyDiff)
+	e, _ := newEnv(t, Config{Limits: srvconf.Limits{IdleTimeout: 100 * time.Millisecond}}, easyDiff)
 	m := dial(t, e.addr)
 	m.handshake("addr.w")
 	m.waitClosed()
 	sharetest.Eventually(t, "idle timeout counted", func() bool {
-		return e.metric("adit_stratum_disconnects_total", "reason", discIdleTimeout) == 1
+		return e.metric("adit_stratum_disconnects_total", "reason", srvmetrics.DiscIdleTimeout) == 1
 	})
 }
 
@@ -133,7 +135,7 @@ func TestGracefulShutdown(t *testing.T) {
 	if allocated != 20 || released != 20 || subs != 0 {
 		t.Fatalf("allocated %d released %d subscriptions %d", allocated, released, subs)
 	}
-	if got := e.metric("adit_stratum_disconnects_total", "reason", discShutdown); got != 20 {
+	if got := e.metric("adit_stratum_disconnects_total", "reason", srvmetrics.DiscShutdown); got != 20 {
 		t.Fatalf("shutdown disconnects %v", got)
 	}
 	if got := e.metric("adit_connections", "protocol", "v1"); got != 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/adit-pool/adit/stratum/srvmetrics"
 	"io"
 	"net"
 	"os"
@@ -105,7 +106,7 @@ func (s *session) run(ctx context.Context) {
 	reason := s.ownerLoop(ctx)
 	close(s.done)
 	switch reason {
-	case discSlowConsumer, discWriteError, discPanic, discReadError, discClientClosed:
+	case srvmetrics.DiscSlowConsumer, srvmetrics.DiscWriteError, srvmetrics.DiscPanic, srvmetrics.DiscReadError, srvmetrics.DiscClientClosed:
 		// Nothing more can or should reach the miner.
 		s.conn.Close()
 	}
@@ -131,7 +132,7 @@ func (s *session) ownerLoop(ctx context.Context) (reason string) {
 		if r := recover(); r != nil {
 			s.srv.m.panics.Inc()
 			s.log.Error("stratum session panic", zap.Any("panic", r), zap.Stack("stack"))
-			reason = discPanic
+			reason = srvmetrics.DiscPanic
 		}
 	}()
 	s.vardiff = s.srv.deps.Backend.NewVardiff()
@@ -147,7 +148,7 @@ func (s *session) ownerLoop(ctx context.Context) (reason string) {
 		}
 		select {
 		case <-ctx.Done():
-			return discShutdown
+			return srvmetrics.DiscShutdown
 		case err := <-s.readErr:
 			return s.readFailed(err)
 		case <-s.out.Done():
@@ -179,11 +180,11 @@ func (s *session) readFailed(err error) string {
 		s.replyError(nil, CodeOther, "line too long")
 		return discLineTooLong
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-		return discClientClosed
+		return srvmetrics.DiscClientClosed
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return discIdleTimeout
+		return srvmetrics.DiscIdleTimeout
 	}
-	return discReadError
+	return srvmetrics.DiscReadError
 }
 
 // readLoop reads lines and hands each to the owner, waiting until it has
@@ -234,7 +235,7 @@ func (s *session) send(msg []byte) {
 		return
 	}
 	if err := s.out.Push(s.ctx, msg); err != nil {
-		s.drop = discShutdown
+		s.drop = srvmetrics.DiscShutdown
 		if s.ctx.Err() == nil {
 			s.drop = sendq.Reason(err)
 		}

@@ -2,6 +2,7 @@ package sv2_test
 
 import (
 	"bytes"
+	"github.com/adit-pool/adit/stratum/srvconf"
 	"net"
 	"testing"
 	"time"
@@ -94,7 +95,7 @@ func TestPipelinedOpenChannels(t *testing.T) {
 		flags uint32
 	}{{"group", 0}, {"standard jobs", sv2.FlagRequiresStandardJobs}} {
 		t.Run(tc.name, func(t *testing.T) {
-			e, job := pipelineEnv(t, sv2.Config{SendQueue: 8})
+			e, job := pipelineEnv(t, sv2.Config{Limits: srvconf.Limits{SendQueue: 8}})
 			c := e.dialPlain()
 			msgs := []codec.Message{setup(tc.flags)}
 			for i := 1; i <= pipelined; i++ {
@@ -171,7 +172,7 @@ func TestPipelinedOpenChannels(t *testing.T) {
 // acknowledged at once (SuccessBatch 1) or refused, in sequence order, with
 // a new job on the same tip published in the middle of the burst.
 func TestPipelinedSubmits(t *testing.T) {
-	e, job := pipelineEnv(t, sv2.Config{SendQueue: 8, SuccessBatch: 1})
+	e, job := pipelineEnv(t, sv2.Config{SuccessBatch: 1, Limits: srvconf.Limits{SendQueue: 8}})
 	c := e.dialPlain()
 	c.pipeline(setup(0), &codec.OpenStandardMiningChannel{RequestID: 1, UserIdentity: "addr.w", MaxTarget: anyTarget})
 	c.read() // SetupConnection.Success
@@ -232,7 +233,7 @@ func TestPipelinedSubmits(t *testing.T) {
 // pool-initiated work (a new tip for each of its thousands of channels),
 // and everything it held is released.
 func TestSlowConsumerDroppedV2(t *testing.T) {
-	e, _ := pipelineEnv(t, sv2.Config{WriteTimeout: 200 * time.Millisecond})
+	e, _ := pipelineEnv(t, sv2.Config{Limits: srvconf.Limits{WriteTimeout: 200 * time.Millisecond}})
 	c := e.dialPlain()
 	c.nc.(*net.TCPConn).SetReadBuffer(4096)
 	msgs := []codec.Message{setup(sv2.FlagRequiresStandardJobs)}

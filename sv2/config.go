@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/adit-pool/adit/stratum/srvconf"
 )
 
 // Config configures a Server. Zero fields take the defaults of WithDefaults.
@@ -15,24 +17,16 @@ type Config struct {
 	// address (as SRI's test_only_listen_adress_plain). For tests only; off
 	// by default, and never defaulted.
 	PlaintextListen string
-	// MaxConns bounds concurrent connections (both listeners together),
-	// MaxConnsPerIP those from one remote IP. Connections over either limit
-	// are closed at once.
-	MaxConns, MaxConnsPerIP int
+	// Limits: connection limits (both listeners together), deadlines and
+	// the send queue, as on every Stratum listener. HandshakeTimeout bounds,
+	// from accept, the Noise handshake and then, separately, the time until
+	// SetupConnection and a first open channel. The send queue is longer
+	// than on V1: one connection may carry many channels (a proxy), each
+	// sent every job.
+	srvconf.Limits
 	// HandshakeConcurrency bounds the Noise handshakes in progress; a
 	// connection waits for a slot within its HandshakeTimeout.
 	HandshakeConcurrency int
-	// HandshakeTimeout bounds, from accept, the Noise handshake and then,
-	// separately, the time until SetupConnection and a first open channel.
-	// IdleTimeout is the longest silence from a miner (read deadline);
-	// WriteTimeout the deadline of each write, and the longest a reply waits
-	// for room in the send queue.
-	HandshakeTimeout, IdleTimeout, WriteTimeout time.Duration
-	// SendQueue is the per-connection outgoing message queue. While it is
-	// full the session reads no more frames (backpressure); a miner that
-	// reads nothing it is sent for WriteTimeout is a slow consumer and is
-	// dropped.
-	SendQueue int
 	// SuccessBatch is how many accepted shares one SubmitShares.Success
 	// acknowledges at most; SuccessInterval is the longest an accepted share
 	// waits for its acknowledgement. A block is acknowledged at once.
@@ -48,6 +42,12 @@ type Config struct {
 	// MaxFrameLength bounds an incoming frame's msg_length; a longer frame
 	// drops the connection before its payload is read.
 	MaxFrameLength int
+}
+
+// defaultLimits are the listener defaults of WithDefaults.
+var defaultLimits = srvconf.Limits{
+	MaxConns: DefaultMaxConns, MaxConnsPerIP: DefaultMaxConnsPerIP, HandshakeTimeout: DefaultHandshakeTimeout,
+	IdleTimeout: DefaultIdleTimeout, WriteTimeout: DefaultWriteTimeout, SendQueue: DefaultSendQueue,
 }
 
 // Defaults applied by WithDefaults.
@@ -73,26 +73,9 @@ func (c Config) WithDefaults() Config {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
-	if c.MaxConns == 0 {
-		c.MaxConns = DefaultMaxConns
-	}
-	if c.MaxConnsPerIP == 0 {
-		c.MaxConnsPerIP = DefaultMaxConnsPerIP
-	}
+	c.Limits = c.Limits.WithDefaults(defaultLimits)
 	if c.HandshakeConcurrency == 0 {
 		c.HandshakeConcurrency = DefaultHandshakeConcurrency
-	}
-	if c.HandshakeTimeout == 0 {
-		c.HandshakeTimeout = DefaultHandshakeTimeout
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = DefaultIdleTimeout
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.SendQueue == 0 {
-		c.SendQueue = DefaultSendQueue
 	}
 	if c.SuccessBatch == 0 {
 		c.SuccessBatch = DefaultSuccessBatch
@@ -122,13 +105,8 @@ func (c Config) Validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("sv2: "+format, args...))
 	}
-	if c.MaxConns < 1 {
-		bad("max_conns %d must be at least 1", c.MaxConns)
-	}
-	if c.MaxConnsPerIP < 1 {
-		bad("max_conns_per_ip %d must be at least 1", c.MaxConnsPerIP)
-	} else if c.MaxConnsPerIP > c.MaxConns {
-		bad("max_conns_per_ip %d exceeds max_conns %d", c.MaxConnsPerIP, c.MaxConns)
+	for _, err := range c.Limits.Validate(8, "a channel open queues four messages") {
+		bad("%v", err)
 	}
 	if c.HandshakeConcurrency < 1 {
 		bad("handshake_concurrency %d must be at least 1", c.HandshakeConcurrency)
@@ -136,14 +114,10 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"handshake_timeout", c.HandshakeTimeout}, {"idle_timeout", c.IdleTimeout},
-		{"write_timeout", c.WriteTimeout}, {"success_interval", c.SuccessInterval}} {
+	}{{"success_interval", c.SuccessInterval}} {
 		if d.v <= 0 {
 			bad("%s %s must be positive", d.name, d.v)
 		}
-	}
-	if c.SendQueue < 8 {
-		bad("send_queue %d must be at least 8 (a channel open queues four messages)", c.SendQueue)
 	}
 	if c.SuccessBatch < 1 {
 		bad("success_batch %d must be at least 1", c.SuccessBatch)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/stratum/connlimit"
-	"github.com/adit-pool/adit/stratum/sendq"
 	"github.com/adit-pool/adit/stratum/srvmetrics"
 	"github.com/adit-pool/adit/sv2/noise"
 )
@@ -16,16 +15,8 @@ import (
 const (
 	// handshake results: noise.Results()
 
-	// disconnect reasons
-	discClientClosed  = "client_closed"
-	discReadError     = "read_error"
-	discIdleTimeout   = "idle_timeout"
-	discSetupTimeout  = "setup_timeout"
-	discSlowConsumer  = sendq.SlowConsumer
-	discWriteError    = sendq.WriteError
-	discShutdown      = "shutdown"
-	discPanic         = "panic"
-	discProtocolError = "protocol_error"
+	// disconnect reasons: srvmetrics.Disconnects with DiscSetupTimeout
+	// and DiscProtocolError
 
 	// refusal reasons: connlimit.MaxConns, connlimit.MaxPerIP, connlimit.BadRemote
 
@@ -69,8 +60,7 @@ func newMetrics(reg prometheus.Registerer, shares *prometheus.CounterVec, conns 
 			perrDecrypt, perrExtension, perrExtensionIgnored, perrSetupRefused),
 		disconnects: srvmetrics.CounterVec("adit_sv2_disconnects_total",
 			"Stratum V2 connections closed after the handshake, by reason.", "reason",
-			discClientClosed, discReadError, discIdleTimeout, discSetupTimeout,
-			discSlowConsumer, discWriteError, discShutdown, discPanic, discProtocolError),
+			srvmetrics.Disconnects(srvmetrics.DiscSetupTimeout, srvmetrics.DiscProtocolError)...),
 		refused: srvmetrics.CounterVec("adit_sv2_refused_connections_total",
 			"Stratum V2 connections refused at accept, by reason.", "reason", connlimit.Reasons()...),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/adit-pool/adit/stratum/srvconf"
 	"math"
 	"net"
 	"testing"
@@ -267,7 +268,7 @@ func TestBadInputDropped(t *testing.T) {
 	now := time.Now()
 	b := newTestBackend(share.NewValidator(share.ValidatorConfig{}), halfDiff)
 	b.Publish(sharetest.Job(1, 1, now, sharetest.HardBits))
-	e := startServer(t, sv2.Config{SuccessBatch: 1, HandshakeTimeout: 2 * time.Second}, b)
+	e := startServer(t, sv2.Config{SuccessBatch: 1, Limits: srvconf.Limits{HandshakeTimeout: 2 * time.Second}}, b)
 	honest := e.dial(0)
 	ch, err := honest.OpenExtended(context.Background(), "addr.honest", 0, 0)
 	if err != nil {

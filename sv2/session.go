@@ -3,6 +3,7 @@ package sv2
 import (
 	"context"
 	"errors"
+	"github.com/adit-pool/adit/stratum/srvmetrics"
 	"io"
 	"net"
 	"os"
@@ -100,13 +101,13 @@ func (s *session) run(ctx context.Context) {
 	reason := s.ownerLoop(ctx)
 	close(s.done)
 	switch reason {
-	case discShutdown:
+	case srvmetrics.DiscShutdown:
 		// Acknowledge what was accepted, then ask the miner to come back
 		// (empty host and port 0: the same server).
 		s.safely(s.flushAll)
 		s.drop = ""
 		s.send(&codec.Reconnect{})
-	case discSlowConsumer, discWriteError, discPanic, discReadError, discClientClosed, discIdleTimeout:
+	case srvmetrics.DiscSlowConsumer, srvmetrics.DiscWriteError, srvmetrics.DiscPanic, srvmetrics.DiscReadError, srvmetrics.DiscClientClosed, srvmetrics.DiscIdleTimeout:
 		s.conn.Close()
 	}
 	s.out.Close() // the writer flushes what is queued, bounded by its deadline
@@ -149,7 +150,7 @@ func (s *session) ownerLoop(ctx context.Context) (reason string) {
 		if r := recover(); r != nil {
 			s.srv.m.panics.Inc()
 			s.log.Error("sv2 session panic", zap.Any("panic", r), zap.Stack("stack"))
-			reason = discPanic
+			reason = srvmetrics.DiscPanic
 		}
 	}()
 	setupTimer := time.NewTimer(s.srv.cfg.HandshakeTimeout)
@@ -166,13 +167,13 @@ func (s *session) ownerLoop(ctx context.Context) (reason string) {
 		}
 		select {
 		case <-ctx.Done():
-			return discShutdown
+			return srvmetrics.DiscShutdown
 		case err := <-s.readErr:
 			return s.readFailed(err)
 		case <-s.out.Done():
 			return sendq.Reason(s.out.Err())
 		case <-setupC:
-			return discSetupTimeout
+			return srvmetrics.DiscSetupTimeout
 		case f := <-s.frames:
 			s.handleFrame(ctx, f)
 		case j := <-jobs:
@@ -197,24 +198,24 @@ func (s *session) readFailed(err error) string {
 	switch {
 	case errors.Is(err, noise.ErrFrameTooLarge):
 		s.protocolError(perrFrameTooLarge, err)
-		return discProtocolError
+		return srvmetrics.DiscProtocolError
 	case errors.Is(err, noise.ErrDecrypt):
 		s.protocolError(perrDecrypt, err)
-		return discProtocolError
+		return srvmetrics.DiscProtocolError
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		return discClientClosed
+		return srvmetrics.DiscClientClosed
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return discIdleTimeout
+		return srvmetrics.DiscIdleTimeout
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		s.protocolError(perrDecode, err)
-		return discProtocolError
+		return srvmetrics.DiscProtocolError
 	}
 	var fe *codec.FieldError
 	if errors.As(err, &fe) {
 		s.protocolError(perrDecode, err)
-		return discProtocolError
+		return srvmetrics.DiscProtocolError
 	}
-	return discReadError
+	return srvmetrics.DiscReadError
 }
 
 // readLoop reads frames and hands each to the owner.
@@ -255,7 +256,7 @@ func (s *session) send(m codec.Message) {
 		return
 	}
 	if err := s.out.Push(s.ctx, m); err != nil {
-		s.drop = discShutdown
+		s.drop = srvmetrics.DiscShutdown
 		if s.ctx.Err() == nil {
 			s.drop = sendq.Reason(err)
 		}
@@ -269,7 +270,7 @@ func (s *session) protocolError(reason string, err error) {
 	pe := &ProtocolError{Reason: reason, Err: err}
 	s.log.Debug("sv2 protocol error", zap.Error(pe))
 	if s.drop == "" {
-		s.drop = discProtocolError
+		s.drop = srvmetrics.DiscProtocolError
 	}
 }
 

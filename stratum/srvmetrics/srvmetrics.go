@@ -2,11 +2,32 @@ package srvmetrics
 
 import (
 	"fmt"
+	"github.com/adit-pool/adit/stratum/sendq"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/adit-pool/adit/share"
 )
+
+// The disconnect reasons every Stratum listener counts (label "reason" of
+// its adit_*_disconnects_total); a server adds its own beside them.
+const (
+	DiscClientClosed  = "client_closed"
+	DiscReadError     = "read_error"
+	DiscIdleTimeout   = "idle_timeout"
+	DiscSlowConsumer  = sendq.SlowConsumer
+	DiscWriteError    = sendq.WriteError
+	DiscShutdown      = "shutdown"
+	DiscPanic         = "panic"
+	DiscSetupTimeout  = "setup_timeout"  // SV2: no SetupConnection in time
+	DiscProtocolError = "protocol_error" // SV2: a protocol violation
+)
+
+// Disconnects lists the shared reasons, then extra.
+func Disconnects(extra ...string) []string {
+	return append([]string{DiscClientClosed, DiscReadError, DiscIdleTimeout, DiscSlowConsumer,
+		DiscWriteError, DiscShutdown, DiscPanic}, extra...)
+}
 
 // CounterVec returns a counter vector with one label whose given values are
 // initialised, so each is exported as 0 before it is first counted.

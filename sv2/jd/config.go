@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/adit-pool/adit/stratum/srvconf"
 )
 
 // Config configures a Server; the pool maps its [jd] TOML section onto it.
@@ -12,14 +14,11 @@ type Config struct {
 	// Listen is the TCP address of the Noise listener (the pool's
 	// authority key and the same certificate as the mining port).
 	Listen string
-	// MaxConns, MaxConnsPerIP, HandshakeConcurrency, HandshakeTimeout,
-	// IdleTimeout, WriteTimeout and SendQueue are as on the mining port
+	// Limits and HandshakeConcurrency are as on the mining port
 	// (sv2.Config). HandshakeTimeout also bounds the time from the Noise
 	// handshake to SetupConnection.
-	MaxConns, MaxConnsPerIP                     int
-	HandshakeConcurrency                        int
-	HandshakeTimeout, IdleTimeout, WriteTimeout time.Duration
-	SendQueue                                   int
+	srvconf.Limits
+	HandshakeConcurrency int
 	// MaxFrameLength bounds an incoming frame. The default fits a
 	// ProvideMissingTransactions.Success carrying a whole 4M WU block.
 	MaxFrameLength int
@@ -109,10 +108,11 @@ func (c Config) WithDefaults() Config {
 	if c.Listen == "" {
 		c.Listen = DefaultListen
 	}
-	def(&c.MaxConns, DefaultMaxConns)
-	def(&c.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	c.Limits = c.Limits.WithDefaults(srvconf.Limits{
+		MaxConns: DefaultMaxConns, MaxConnsPerIP: DefaultMaxConnsPerIP, HandshakeTimeout: DefaultHandshakeTimeout,
+		IdleTimeout: DefaultIdleTimeout, WriteTimeout: DefaultWriteTimeout, SendQueue: DefaultSendQueue,
+	})
 	def(&c.HandshakeConcurrency, DefaultHandshakeConcurrency)
-	def(&c.SendQueue, DefaultSendQueue)
 	def(&c.MaxFrameLength, DefaultMaxFrameLength)
 	def(&c.MaxTokensPerConn, DefaultMaxTokensPerConn)
 	def(&c.AllocationsPerMinute, DefaultAllocationsPerMinute)
@@ -121,9 +121,6 @@ func (c Config) WithDefaults() Config {
 	def(&c.MaxWtxids, DefaultMaxWtxids)
 	def(&c.MaxProposals, DefaultMaxProposals)
 	def(&c.SolutionJobs, DefaultSolutionJobs)
-	dur(&c.HandshakeTimeout, DefaultHandshakeTimeout)
-	dur(&c.IdleTimeout, DefaultIdleTimeout)
-	dur(&c.WriteTimeout, DefaultWriteTimeout)
 	dur(&c.AllocatedTokenLifetime, DefaultAllocatedTokenLifetime)
 	dur(&c.ActiveTokenLifetime, DefaultActiveTokenLifetime)
 	dur(&c.ProposalTimeout, DefaultProposalTimeout)
@@ -142,8 +139,7 @@ func (c Config) Validate() error {
 	for _, v := range []struct {
 		name string
 		v    int
-	}{{"max_conns", c.MaxConns}, {"max_conns_per_ip", c.MaxConnsPerIP},
-		{"handshake_concurrency", c.HandshakeConcurrency}, {"max_tokens_per_conn", c.MaxTokensPerConn},
+	}{{"handshake_concurrency", c.HandshakeConcurrency}, {"max_tokens_per_conn", c.MaxTokensPerConn},
 		{"allocations_per_minute", c.AllocationsPerMinute}, {"declarations_per_minute", c.DeclarationsPerMinute},
 		{"max_pending_declarations", c.MaxPendingDeclarations}, {"max_proposals", c.MaxProposals},
 		{"solution_jobs", c.SolutionJobs}} {
@@ -151,23 +147,19 @@ func (c Config) Validate() error {
 			bad("%s %d must be at least 1", v.name, v.v)
 		}
 	}
-	if c.MaxConnsPerIP > c.MaxConns {
-		bad("max_conns_per_ip %d exceeds max_conns %d", c.MaxConnsPerIP, c.MaxConns)
+	for _, err := range c.Limits.Validate(4, "a reply and a ProvideMissingTransactions can be queued at once") {
+		bad("%v", err)
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"handshake_timeout", c.HandshakeTimeout}, {"idle_timeout", c.IdleTimeout},
-		{"write_timeout", c.WriteTimeout}, {"allocated_token_lifetime", c.AllocatedTokenLifetime},
+	}{{"allocated_token_lifetime", c.AllocatedTokenLifetime},
 		{"active_token_lifetime", c.ActiveTokenLifetime}, {"proposal_timeout", c.ProposalTimeout},
 		{"missing_txs_timeout", c.MissingTxsTimeout}, {"submit_timeout", c.SubmitTimeout},
 		{"tip_wait", c.TipWait}} {
 		if d.v <= 0 {
 			bad("%s %s must be positive", d.name, d.v)
 		}
-	}
-	if c.SendQueue < 4 {
-		bad("send_queue %d must be at least 4", c.SendQueue)
 	}
 	if c.MaxWtxids < 0 || c.MaxWtxids > 0xffff {
 		bad("max_wtxids %d not in [0, 65535]", c.MaxWtxids)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/adit-pool/adit/stratum/srvmetrics"
 	"io"
 	"net"
 	"os"
@@ -96,7 +97,7 @@ func (c *conn) run(ctx context.Context) {
 		p.timer.Stop()
 	}
 	switch reason {
-	case discShutdown, discProtocolError, discSetupTimeout:
+	case srvmetrics.DiscShutdown, srvmetrics.DiscProtocolError, srvmetrics.DiscSetupTimeout:
 		// Flush what is queued (a refusal, an error reply) first.
 	default:
 		c.nc.Close()
@@ -118,7 +119,7 @@ func (c *conn) loop() (reason string) {
 		if r := recover(); r != nil {
 			c.srv.m.panics.Inc()
 			c.log.Error("jd connection panic", zap.Any("panic", r), zap.Stack("stack"))
-			reason = discPanic
+			reason = srvmetrics.DiscPanic
 		}
 	}()
 	setup := time.NewTimer(c.srv.cfg.HandshakeTimeout)
@@ -126,14 +127,14 @@ func (c *conn) loop() (reason string) {
 	for c.drop == "" {
 		select {
 		case <-c.ctx.Done():
-			return discShutdown
+			return srvmetrics.DiscShutdown
 		case err := <-c.readErr:
 			return c.readFailed(err)
 		case <-c.out.Done():
 			return sendq.Reason(c.out.Err())
 		case <-setup.C:
 			if !c.setup {
-				return discSetupTimeout
+				return srvmetrics.DiscSetupTimeout
 			}
 		case m := <-c.msgs:
 			c.handle(m)
@@ -179,13 +180,13 @@ func (c *conn) readFailed(err error) string {
 	case errors.Is(err, noise.ErrDecrypt):
 		return c.protocolError(perrDecrypt, err)
 	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
-		return discClientClosed
+		return srvmetrics.DiscClientClosed
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return discIdleTimeout
+		return srvmetrics.DiscIdleTimeout
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.As(err, &fe), errors.Is(err, codec.ErrUnknownMessage):
 		return c.protocolError(perrDecode, err)
 	}
-	return discReadError
+	return srvmetrics.DiscReadError
 }
 
 // protocolError counts a violation and marks the connection to close once
@@ -194,9 +195,9 @@ func (c *conn) protocolError(reason string, err error) string {
 	c.srv.m.protocolErrors.WithLabelValues(reason).Inc()
 	c.log.Debug("jd protocol error", zap.String("reason", reason), zap.Error(err))
 	if c.drop == "" {
-		c.drop = discProtocolError
+		c.drop = srvmetrics.DiscProtocolError
 	}
-	return discProtocolError
+	return srvmetrics.DiscProtocolError
 }
 
 // send queues m, waiting for room as the mining sessions do; a peer that
@@ -206,7 +207,7 @@ func (c *conn) send(m codec.Message) {
 		return
 	}
 	if err := c.out.Push(c.ctx, m); err != nil {
-		c.drop = discShutdown
+		c.drop = srvmetrics.DiscShutdown
 		if c.ctx.Err() == nil {
 			c.drop = sendq.Reason(err)
 		}

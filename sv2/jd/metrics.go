@@ -6,7 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/adit-pool/adit/stratum/connlimit"
-	"github.com/adit-pool/adit/stratum/sendq"
 	"github.com/adit-pool/adit/stratum/srvmetrics"
 	"github.com/adit-pool/adit/sv2/noise"
 )
@@ -15,16 +14,8 @@ import (
 const (
 	resultAccepted = "accepted"
 
-	// disconnect reasons
-	discClientClosed  = "client_closed"
-	discReadError     = "read_error"
-	discIdleTimeout   = "idle_timeout"
-	discSetupTimeout  = "setup_timeout"
-	discSlowConsumer  = sendq.SlowConsumer
-	discWriteError    = sendq.WriteError
-	discShutdown      = "shutdown"
-	discPanic         = "panic"
-	discProtocolError = "protocol_error"
+	// disconnect reasons: srvmetrics.Disconnects with DiscSetupTimeout
+	// and DiscProtocolError
 
 	// protocol error reasons
 	perrDecode       = "decode"
@@ -96,8 +87,7 @@ func newMetrics(reg prometheus.Registerer, tokens func() float64) (*metrics, err
 			perrSetupRefused, perrExtension, perrRateLimited),
 		disconnects: srvmetrics.CounterVec("adit_jd_disconnects_total",
 			"Job Declaration connections closed after the handshake, by reason.", "reason",
-			discClientClosed, discReadError, discIdleTimeout, discSetupTimeout,
-			discSlowConsumer, discWriteError, discShutdown, discPanic, discProtocolError),
+			srvmetrics.Disconnects(srvmetrics.DiscSetupTimeout, srvmetrics.DiscProtocolError)...),
 		refused: srvmetrics.CounterVec("adit_jd_refused_connections_total",
 			"Job Declaration connections refused at accept, by reason.", "reason", connlimit.Reasons()...),
 		panics: prometheus.NewCounter(prometheus.CounterOpts{
