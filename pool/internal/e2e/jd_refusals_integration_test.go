@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,9 +35,10 @@ const (
 )
 
 const (
-	// jdExtranonce is the full extranonce of the daemon's extended channels
-	// (StartJDDaemon's extranonce_size), so every declared job fits one.
-	jdExtranonce = 16
+	// jdExtranonce is the full extranonce of the daemon's extended
+	// channels (the pool's 4-byte prefix and StartJDDaemon's 16-byte
+	// extranonce_size): every declared job fits one.
+	jdExtranonce = 20
 	// jdNoBlocks is a block floor no share reaches: the bystander miner's
 	// shares never move a tip, so every declaration sees one chain.
 	jdNoBlocks = 1e12
@@ -417,6 +419,18 @@ func customRefused(t *testing.T, err error, code string) {
 	}
 }
 
+// closeJD closes a JD connection and waits until the JDS has dropped it
+// and its tokens.
+func (w *jdWorld) closeJD(t *testing.T, c interface{ Close() error }) {
+	t.Helper()
+	const closed = `adit_jd_disconnects_total{reason="client_closed"}`
+	before := w.d.Metric(closed)
+	c.Close()
+	Eventually(t, 10*time.Second, "the JDS dropped the closed connection", func() bool {
+		return w.d.Metric(closed) > before
+	})
+}
+
 // check runs f as subtest name, then checks that conn still serves (a
 // token is allocated on it) and the bystander miner's shares are still
 // accepted.
@@ -488,22 +502,24 @@ func (w *jdWorld) declareCases(t *testing.T) {
 		// token, when set, replaces the token allocated on c.
 		token func(t *testing.T, c jdConn) []byte
 		code  string
-		held  bool // waits tip_wait for the pool's tip first
+		// reason, when set, is the node's reason error_details must hold.
+		reason string
+		held   bool // waits tip_wait for the pool's tip first
 	}{
 		{name: "payout to another script", code: jd.CodeInvalidCoinbaseTx,
 			mod: jobMod{outs: rewriteOutputs(func(o []share.TxOut) { o[0].Script = w.m.MiningScript })}},
 		{name: "payout below the subsidy", code: jd.CodeInvalidCoinbaseTx,
 			mod: jobMod{tpl: func(tpl *node.Template) { tpl.CoinbaseValue = 1000 }}},
-		{name: "coinbase value above subsidy and fees", code: jd.CodeInvalidJob,
+		{name: "coinbase value above subsidy and fees", code: jd.CodeInvalidJob, reason: "bad-cb-value",
 			mod: jobMod{tpl: func(tpl *node.Template) { tpl.CoinbaseValue++ }}},
 		{name: "height of the previous tip", code: jd.CodeStaleChainTip,
 			mod: jobMod{tpl: func(tpl *node.Template) { tpl.Height-- }}},
 		{name: "height past the pool's tip", code: jd.CodeStaleChainTip, held: true,
 			mod: jobMod{tpl: func(tpl *node.Template) { tpl.Height++ }}},
-		{name: "double spend", code: jd.CodeInvalidJob, mod: jobMod{tpl: withTxs(w.unseen(t, w.spent))}},
-		{name: "missing input", code: jd.CodeInvalidJob, mod: jobMod{tpl: withTxs(w.unseen(t, nowhere))}},
-		{name: "bad signature", code: jd.CodeInvalidJob, mod: jobMod{tpl: withTxs(badSig)}},
-		{name: "immature coinbase spend", code: jd.CodeInvalidJob, mod: jobMod{tpl: withTxs(w.unseen(t, w.immature))}},
+		{name: "double spend", code: jd.CodeInvalidJob, reason: "bad-txns-missinginput", mod: jobMod{tpl: withTxs(w.unseen(t, w.spent))}},
+		{name: "missing input", code: jd.CodeInvalidJob, reason: "bad-txns-missinginput", mod: jobMod{tpl: withTxs(w.unseen(t, nowhere))}},
+		{name: "bad signature", code: jd.CodeInvalidJob, reason: "bad-script-validate", mod: jobMod{tpl: withTxs(badSig)}},
+		{name: "immature coinbase spend", code: jd.CodeInvalidJob, reason: "bad-txns-maturity", mod: jobMod{tpl: withTxs(w.unseen(t, w.immature))}},
 		{name: "scriptSig over 100 bytes", code: jd.CodeInvalidJob, mod: jobMod{job: longScriptSig}},
 		{name: "two inputs", code: jd.CodeInvalidCoinbaseTxInput, mod: jobMod{job: prefixByte(6, 2)}},
 		{name: "no input", code: jd.CodeInvalidCoinbaseTxInput, mod: jobMod{job: prefixByte(5, 0)}},
@@ -537,7 +553,9 @@ func (w *jdWorld) declareCases(t *testing.T) {
 			sent := time.Now()
 			_, err := c.Declare(callCtx(t), j, tok.Token)
 			took := time.Since(sent)
-			declareRefused(t, err, tc.code)
+			if details := declareRefused(t, err, tc.code); !strings.Contains(details, tc.reason) {
+				t.Errorf("error_details %q lack the node's reason %q", details, tc.reason)
+			}
 			held := w.d.Metric("adit_jd_tip_waits_total") - waits
 			switch {
 			case tc.held && (held != 1 || took < jdTipWait):
@@ -659,6 +677,12 @@ func (w *jdWorld) customJobCases(t *testing.T) {
 			time.Sleep(jdActiveLife + time.Second) // the token's lifetime, not a poll
 			return j, active
 		}},
+		{name: "token of a closed connection", code: jd.CodeInvalidMiningJobToken, token: func(t *testing.T, _ jdConn) (*jdclient.Job, []byte) {
+			c := w.jd(t, w.user)
+			j, active := w.declare(t, c, c.token(t))
+			w.closeJD(t, c)
+			return j, active
+		}},
 		{name: "token of another user", code: jd.CodeInvalidMiningJobToken, token: func(t *testing.T, _ jdConn) (*jdclient.Job, []byte) {
 			c := w.jd(t, NewTestAccount("jd-other-user").Address+".jd")
 			return w.declare(t, c, c.token(t))
@@ -754,11 +778,7 @@ func (w *jdWorld) isolationCases(t *testing.T) {
 	w.check(t, "connection closed during ProvideMissingTransactions", a, func(t *testing.T) {
 		gone := w.rawJD(t)
 		gone.declareUnseen(t)
-		conns := w.d.Metric("adit_jd_connections")
-		gone.FC.Close()
-		Eventually(t, 10*time.Second, "the JDS dropped the connection", func() bool {
-			return w.d.Metric("adit_jd_connections") == conns-1
-		})
+		w.closeJD(t, gone.FC)
 		j, _, pmt := a.declareUnseen(t)
 		a.Send(provide(pmt, j))
 		expect[*codec.DeclareMiningJobSuccess](t, a.Peer)
@@ -766,7 +786,9 @@ func (w *jdWorld) isolationCases(t *testing.T) {
 	w.check(t, "PushSolution during ProvideMissingTransactions", a, func(t *testing.T) {
 		unmatched := w.d.Metric(`adit_jd_solutions_total{result="no_match"}`)
 		j, _, pmt := a.declareUnseen(t)
-		a.Send(&codec.PushSolution{Extranonce: make([]byte, jdExtranonce), PrevHash: j.PrevHash, NTime: j.MinNTime, NBits: j.NBits, Version: j.Version})
+		// On no tip: at regtest difficulty a solution for an accepted
+		// declaration is found by chance.
+		a.Send(&codec.PushSolution{Extranonce: make([]byte, jdExtranonce), NTime: j.MinNTime, NBits: j.NBits, Version: j.Version})
 		a.Send(provide(pmt, j))
 		expect[*codec.DeclareMiningJobSuccess](t, a.Peer)
 		Eventually(t, 10*time.Second, "the solution counted as matching nothing", func() bool {
@@ -778,7 +800,9 @@ func (w *jdWorld) isolationCases(t *testing.T) {
 // TestJDPushSolution: a job declared from M's template (the JDS asks for
 // the transaction only M has), solved here and sent only as PushSolution
 // on the JD connection (no mining channel, nothing submitted to M) becomes
-// P's best block, with that transaction; M never has it.
+// P's best block, with that transaction; M never has it. A declaration
+// waiting for its transactions meanwhile is refused stale-chain-tip once
+// answered (§7 item 7), on a connection that keeps serving.
 func TestJDPushSolution(t *testing.T) {
 	w := startJDWorld(t, "")
 	c := w.jd(t, w.user)
@@ -794,6 +818,9 @@ func TestJDPushSolution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Another declaration waits for its transactions when the block lands.
+	waiting := w.rawJD(t)
+	wj, _, pmt := waiting.declareUnseen(t)
 	en := bytes.Repeat([]byte{0x5c}, jdExtranonce)
 	var blk wire.MsgBlock
 	if err := blk.Deserialize(bytes.NewReader(solve(t, j, en))); err != nil {
@@ -809,6 +836,10 @@ func TestJDPushSolution(t *testing.T) {
 		best, err := w.pc.GetBestBlockHash(context.Background())
 		return err == nil && best == hash
 	})
+	waiting.Send(provide(pmt, wj))
+	e := expect[*codec.DeclareMiningJobError](t, waiting.Peer)
+	refusedWith(t, e.ErrorCode, jd.CodeStaleChainTip, e.ErrorDetails)
+	waiting.token(t)
 	if in := txBlock(t, w.pc, w.onlyM.TxHash()); in != hash.String() {
 		t.Errorf("M's transaction is in block %q of P, want the pushed %v", in, hash)
 	}
