@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/adit-pool/adit/pool/internal/regtest"
@@ -496,6 +498,10 @@ func (w *jdWorld) declareCases(t *testing.T) {
 	nowhere.AddTxOut(wire.NewTxOut(50_000_000, w.m.MiningScript))
 	badSig := w.unseen(t, w.spendable)
 	badSig.TxIn[0].Witness[0][10] ^= 1
+	// A transaction of a million bytes, no witness: 4M weight units alone.
+	huge := wire.NewMsgTx(2)
+	huge.AddTxIn(wire.NewTxIn(wire.NewOutPoint(&chainhash.Hash{1}, 0), nil, nil))
+	huge.AddTxOut(wire.NewTxOut(0, append([]byte{txscript.OP_RETURN}, make([]byte, jd.MaxBlockWeight/4)...)))
 	cases := []struct {
 		name string
 		mod  jobMod
@@ -520,6 +526,7 @@ func (w *jdWorld) declareCases(t *testing.T) {
 		{name: "missing input", code: jd.CodeInvalidJob, reason: "bad-txns-missinginput", mod: jobMod{tpl: withTxs(w.unseen(t, nowhere))}},
 		{name: "bad signature", code: jd.CodeInvalidJob, reason: "bad-script-validate", mod: jobMod{tpl: withTxs(badSig)}},
 		{name: "immature coinbase spend", code: jd.CodeInvalidJob, reason: "bad-txns-maturity", mod: jobMod{tpl: withTxs(w.unseen(t, w.immature))}},
+		{name: "block over 4M weight units", code: jd.CodeInvalidJob, mod: jobMod{tpl: withTxs(huge)}},
 		{name: "scriptSig over 100 bytes", code: jd.CodeInvalidJob, mod: jobMod{job: longScriptSig}},
 		{name: "two inputs", code: jd.CodeInvalidCoinbaseTxInput, mod: jobMod{job: prefixByte(6, 2)}},
 		{name: "no input", code: jd.CodeInvalidCoinbaseTxInput, mod: jobMod{job: prefixByte(5, 0)}},
