@@ -479,6 +479,7 @@ func TestJDRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("bystander miner: %d shares accepted, %d declared jobs", s.Accepted, s.DeclaredJobs.Accepted)
 	if s.Mode != "pool" || s.Fallbacks != 0 || len(s.DeclaredJobs.Rejected) != 0 {
 		t.Errorf("bystander miner: mode %q, %d fallbacks, declarations refused %v", s.Mode, s.Fallbacks, s.DeclaredJobs.Rejected)
 	}
@@ -543,6 +544,14 @@ func (w *jdWorld) declareCases(t *testing.T) {
 			token: func(t *testing.T, c jdConn) []byte {
 				tok := c.token(t)
 				w.declare(t, c, tok)
+				return tok.Token
+			}},
+		{name: "token of a refused declaration", code: jd.CodeInvalidMiningJobToken,
+			token: func(t *testing.T, c jdConn) []byte {
+				tok := c.token(t)
+				j := w.build(t, tok.Outputs, jobMod{tpl: func(tpl *node.Template) { tpl.Height-- }})
+				_, err := c.Declare(callCtx(t), j, tok.Token)
+				declareRefused(t, err, jd.CodeStaleChainTip)
 				return tok.Token
 			}},
 		{name: "active token", code: jd.CodeInvalidMiningJobToken,
@@ -678,6 +687,12 @@ func (w *jdWorld) customJobCases(t *testing.T) {
 			return w.build(t, tok.Outputs, jobMod{}), tok.Token
 		}},
 		{name: "consumed token", code: jd.CodeInvalidMiningJobToken, token: consumed},
+		{name: "token of a refused custom job", code: jd.CodeInvalidMiningJobToken, token: func(t *testing.T, c jdConn) (*jdclient.Job, []byte) {
+			j, active := w.declare(t, c, c.token(t))
+			_, err := mc.set(t, j, active, func(m *codec.SetCustomMiningJob) { m.CoinbaseTxLocktime = 1 })
+			customRefused(t, err, jd.CodeInvalidCoinbaseTxLocktime)
+			return j, active
+		}},
 		{name: "consumed token on another connection", code: jd.CodeInvalidMiningJobToken, token: consumed, on: &other},
 		{name: "expired token", code: jd.CodeInvalidMiningJobToken, token: func(t *testing.T, c jdConn) (*jdclient.Job, []byte) {
 			j, active := w.declare(t, c, c.token(t))
