@@ -25,7 +25,6 @@ import (
 	"github.com/adit-pool/adit/sv2/jd"
 	"github.com/adit-pool/adit/sv2/jdclient"
 	"github.com/adit-pool/adit/sv2/keys"
-	"github.com/adit-pool/adit/sv2/sv2test"
 )
 
 // The [jd] timings of TestJDRefusals: short to keep the run bounded, long
@@ -91,7 +90,11 @@ func startJDWorld(t *testing.T, jdExtra string) *jdWorld {
 		t.Fatal(err)
 	}
 	CopyChain(t, w.pc, w.mc)
-	w.spendable, w.immature = coinbase(3), coinbase(104)
+	tip, err := w.pc.GetBlockCount(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.spendable, w.immature = coinbase(3), coinbase(tip)
 	w.fee.Store(20_000)
 	w.d = StartJDDaemon(t, bins, NodeRPC{URL: w.p.RPCURL, User: w.p.User, Password: w.p.Password}, DaemonOptions{
 		PayoutAddress: poolAddress,
@@ -145,32 +148,48 @@ func (w *jdWorld) jd(t *testing.T, user string) jdConn {
 // send: request ids are the test's, and ProvideMissingTransactions is
 // answered (or not) by hand.
 type rawJD struct {
-	*sv2test.Peer
+	peer
 	w    *jdWorld
 	next uint32 // the last request_id
 }
 
-// raw dials addr (the JDS or the mining port), sets up protocol with flags
-// and returns the peer; it closes at t's end.
-func (w *jdWorld) raw(t *testing.T, addr string, protocol codec.Protocol, flags uint32) *sv2test.Peer {
+// peer is a frame connection driven message by message (sv2test.Peer
+// fails the test that made it; this fails the caller's).
+type peer struct{ fc sv2.FrameConn }
+
+// send encodes and writes m.
+func (p peer) send(t *testing.T, m codec.Message) {
+	t.Helper()
+	payload, err := codec.Marshal(m)
+	if err == nil {
+		err = p.fc.WriteFrame(codec.HeaderFor(m, len(payload)), payload)
+	}
+	if err != nil {
+		t.Fatalf("send %T: %v", m, err)
+	}
+}
+
+// raw dials addr (the JDS or the mining port) and sets up protocol with
+// flags; the connection closes at t's end.
+func (w *jdWorld) raw(t *testing.T, addr string, protocol codec.Protocol, flags uint32) peer {
 	t.Helper()
 	fc, _, err := client.DialSetup(callCtx(t), addr, client.Config{Authority: w.key, Flags: flags}, protocol)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fc.Close() })
-	return &sv2test.Peer{T: t, FC: fc}
+	return peer{fc}
 }
 
 func (w *jdWorld) rawJD(t *testing.T) *rawJD {
-	return &rawJD{Peer: w.raw(t, w.d.JDAddr, codec.ProtocolJobDeclaration, jdclient.FlagDeclareTxData), w: w}
+	return &rawJD{peer: w.raw(t, w.d.JDAddr, codec.ProtocolJobDeclaration, jdclient.FlagDeclareTxData), w: w}
 }
 
 func (r *rawJD) token(t *testing.T) *jdclient.Token {
 	t.Helper()
 	r.next++
-	r.Send(&codec.AllocateMiningJobToken{UserIdentifier: r.w.user, RequestID: r.next})
-	ok := expect[*codec.AllocateMiningJobTokenSuccess](t, r.Peer)
+	r.send(t, &codec.AllocateMiningJobToken{UserIdentifier: r.w.user, RequestID: r.next})
+	ok := expect[*codec.AllocateMiningJobTokenSuccess](t, r.peer)
 	if ok.RequestID != r.next {
 		t.Fatalf("AllocateMiningJobToken.Success for request %d, sent %d", ok.RequestID, r.next)
 	}
@@ -185,8 +204,8 @@ func (r *rawJD) declareUnseen(t *testing.T) (*jdclient.Job, *jdclient.Token, *co
 	tok := r.token(t)
 	j := r.w.build(t, tok.Outputs, jobMod{tpl: withTxs(r.w.unseen(t, r.w.spendable))})
 	r.next++
-	r.Send(j.Declare(r.next, tok.Token))
-	pmt := expect[*codec.ProvideMissingTransactions](t, r.Peer)
+	r.send(t, j.Declare(r.next, tok.Token))
+	pmt := expect[*codec.ProvideMissingTransactions](t, r.peer)
 	last := uint16(len(j.Txs) - 1)
 	if pmt.RequestID != r.next || len(pmt.UnknownTxPositionList) == 0 || pmt.UnknownTxPositionList[len(pmt.UnknownTxPositionList)-1] != last {
 		t.Fatalf("ProvideMissingTransactions %+v, want request %d asking for position %d", pmt, r.next, last)
@@ -210,11 +229,19 @@ var poolPushes = map[codec.MsgType]bool{codec.TypeNewExtendedMiningJob: true, co
 
 // expect reads p's next message but the pool's pushes, within 15 s, and
 // fails unless it is a T.
-func expect[T codec.Message](t *testing.T, p *sv2test.Peer) T {
+func expect[T codec.Message](t *testing.T, p peer) T {
 	t.Helper()
 	for {
-		p.FC.SetReadDeadline(time.Now().Add(15 * time.Second))
-		m := p.Read()
+		p.fc.SetReadDeadline(time.Now().Add(15 * time.Second))
+		h, payload, err := p.fc.ReadFrame()
+		var m codec.Message
+		if err == nil {
+			m, err = codec.DecodeMessage(h, payload)
+		}
+		if err != nil {
+			var want T
+			t.Fatalf("waiting for %T: %v", want, err)
+		}
 		if poolPushes[m.MsgType()] {
 			continue
 		}
@@ -612,9 +639,9 @@ func (w *jdWorld) missingTxCases(t *testing.T) {
 		w.check(t, tc.name, r, func(t *testing.T) {
 			j, _, pmt := r.declareUnseen(t)
 			if tc.answer != nil {
-				r.Send(&codec.ProvideMissingTransactionsSuccess{RequestID: pmt.RequestID, TransactionList: tc.answer(t, pmt, j)})
+				r.send(t, &codec.ProvideMissingTransactionsSuccess{RequestID: pmt.RequestID, TransactionList: tc.answer(t, pmt, j)})
 			}
-			e := expect[*codec.DeclareMiningJobError](t, r.Peer)
+			e := expect[*codec.DeclareMiningJobError](t, r.peer)
 			if e.RequestID != pmt.RequestID {
 				t.Fatalf("DeclareMiningJob.Error for request %d, want %d", e.RequestID, pmt.RequestID)
 			}
@@ -624,7 +651,7 @@ func (w *jdWorld) missingTxCases(t *testing.T) {
 	// The reply to nothing is dropped: the next message on the connection
 	// answers the allocation check makes.
 	w.check(t, "answer to an unknown request_id", r, func(t *testing.T) {
-		r.Send(&codec.ProvideMissingTransactionsSuccess{RequestID: 0xbeef, TransactionList: [][]byte{serialize(t, w.unseen(t, w.spendable))}})
+		r.send(t, &codec.ProvideMissingTransactionsSuccess{RequestID: 0xbeef, TransactionList: [][]byte{serialize(t, w.unseen(t, w.spendable))}})
 	})
 	// The allocated token of a declaration still being checked: the attempt
 	// burns it, so the declaration ends refused once answered.
@@ -632,8 +659,8 @@ func (w *jdWorld) missingTxCases(t *testing.T) {
 		j, tok, pmt := r.declareUnseen(t)
 		_, err := w.mining(t, w.user).set(t, j, tok.Token, nil)
 		customRefused(t, err, jd.CodeJobNotYetValidated)
-		r.Send(provide(pmt, j))
-		e := expect[*codec.DeclareMiningJobError](t, r.Peer)
+		r.send(t, provide(pmt, j))
+		e := expect[*codec.DeclareMiningJobError](t, r.peer)
 		refusedWith(t, e.ErrorCode, jd.CodeInvalidMiningJobToken, e.ErrorDetails)
 	})
 }
@@ -753,26 +780,26 @@ func (w *jdWorld) channelCases(t *testing.T) {
 		j, active := w.declare(t, c, c.token(t))
 		m := j.CustomJob(0xdead, active)
 		m.RequestID = 1
-		r.Send(m)
+		r.send(t, m)
 		e := expect[*codec.SetCustomMiningJobError](t, r)
 		if e.ChannelID != 0xdead || e.RequestID != 1 || e.ErrorCode != sv2.CodeInvalidChannelID {
 			t.Fatalf("SetCustomMiningJob.Error %+v, want channel 0xdead request 1 %s", e, sv2.CodeInvalidChannelID)
 		}
 	})
 	w.check(t, "standard channel", c, func(t *testing.T) {
-		r.Send(&codec.OpenStandardMiningChannel{RequestID: 2, UserIdentity: w.user, NominalHashRate: 1e6, MaxTarget: anyTarget})
+		r.send(t, &codec.OpenStandardMiningChannel{RequestID: 2, UserIdentity: w.user, NominalHashRate: 1e6, MaxTarget: anyTarget})
 		e := expect[*codec.OpenMiningChannelError](t, r)
 		if e.RequestID != 2 || e.ErrorCode != sv2.CodeStandardChannelsNotSupportedForCustomWork {
 			t.Fatalf("OpenMiningChannel.Error %+v, want request 2 %s", e, sv2.CodeStandardChannelsNotSupportedForCustomWork)
 		}
 	})
 	w.check(t, "an extended channel after the refusals", c, func(t *testing.T) {
-		r.Send(&codec.OpenExtendedMiningChannel{RequestID: 3, UserIdentity: w.user, NominalHashRate: 1e6, MaxTarget: anyTarget})
+		r.send(t, &codec.OpenExtendedMiningChannel{RequestID: 3, UserIdentity: w.user, NominalHashRate: 1e6, MaxTarget: anyTarget})
 		ok := expect[*codec.OpenExtendedMiningChannelSuccess](t, r)
 		j, active := w.declare(t, c, c.token(t))
 		m := j.CustomJob(ok.ChannelID, active)
 		m.RequestID = 4
-		r.Send(m)
+		r.send(t, m)
 		if s := expect[*codec.SetCustomMiningJobSuccess](t, r); s.RequestID != 4 || s.ChannelID != ok.ChannelID {
 			t.Fatalf("SetCustomMiningJob.Success %+v, want request 4 on channel %d", s, ok.ChannelID)
 		}
@@ -790,9 +817,9 @@ func (w *jdWorld) isolationCases(t *testing.T) {
 		if pa.RequestID != pb.RequestID {
 			t.Fatalf("request ids %d and %d, the case wants them equal", pa.RequestID, pb.RequestID)
 		}
-		a.Send(provide(pa, ja))
-		b.Send(provide(pb, jb))
-		sa, sb := expect[*codec.DeclareMiningJobSuccess](t, a.Peer), expect[*codec.DeclareMiningJobSuccess](t, b.Peer)
+		a.send(t, provide(pa, ja))
+		b.send(t, provide(pb, jb))
+		sa, sb := expect[*codec.DeclareMiningJobSuccess](t, a.peer), expect[*codec.DeclareMiningJobSuccess](t, b.peer)
 		if sa.RequestID != pa.RequestID || sb.RequestID != pb.RequestID || bytes.Equal(sa.NewMiningJobToken, sb.NewMiningJobToken) {
 			t.Fatalf("DeclareMiningJob.Success %+v and %+v", sa, sb)
 		}
@@ -800,19 +827,19 @@ func (w *jdWorld) isolationCases(t *testing.T) {
 	w.check(t, "connection closed during ProvideMissingTransactions", a, func(t *testing.T) {
 		gone := w.rawJD(t)
 		gone.declareUnseen(t)
-		w.closeJD(t, gone.FC)
+		w.closeJD(t, gone.fc)
 		j, _, pmt := a.declareUnseen(t)
-		a.Send(provide(pmt, j))
-		expect[*codec.DeclareMiningJobSuccess](t, a.Peer)
+		a.send(t, provide(pmt, j))
+		expect[*codec.DeclareMiningJobSuccess](t, a.peer)
 	})
 	w.check(t, "PushSolution during ProvideMissingTransactions", a, func(t *testing.T) {
 		unmatched := w.d.Metric(`adit_jd_solutions_total{result="no_match"}`)
 		j, _, pmt := a.declareUnseen(t)
 		// On no tip: at regtest difficulty a solution for an accepted
 		// declaration is found by chance.
-		a.Send(&codec.PushSolution{Extranonce: make([]byte, jdExtranonce), NTime: j.MinNTime, NBits: j.NBits, Version: j.Version})
-		a.Send(provide(pmt, j))
-		expect[*codec.DeclareMiningJobSuccess](t, a.Peer)
+		a.send(t, &codec.PushSolution{Extranonce: make([]byte, jdExtranonce), NTime: j.MinNTime, NBits: j.NBits, Version: j.Version})
+		a.send(t, provide(pmt, j))
+		expect[*codec.DeclareMiningJobSuccess](t, a.peer)
 		Eventually(t, 10*time.Second, "the solution counted as matching nothing", func() bool {
 			return w.d.Metric(`adit_jd_solutions_total{result="no_match"}`) == unmatched+1
 		})
@@ -858,8 +885,8 @@ func TestJDPushSolution(t *testing.T) {
 		best, err := w.pc.GetBestBlockHash(context.Background())
 		return err == nil && best == hash
 	})
-	waiting.Send(provide(pmt, wj))
-	e := expect[*codec.DeclareMiningJobError](t, waiting.Peer)
+	waiting.send(t, provide(pmt, wj))
+	e := expect[*codec.DeclareMiningJobError](t, waiting.peer)
 	refusedWith(t, e.ErrorCode, jd.CodeStaleChainTip, e.ErrorDetails)
 	waiting.token(t)
 	if in := txBlock(t, w.pc, w.onlyM.TxHash()); in != hash.String() {
