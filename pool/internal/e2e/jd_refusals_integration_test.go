@@ -667,7 +667,8 @@ func (w *jdWorld) missingTxCases(t *testing.T) {
 
 // customJobCases: SetCustomMiningJob refusals (§7 items 6, 8, 10): every
 // field differing from the declaration, each with jd.CheckCustomJob's
-// code, and token misuse; then a custom job accepted on the same channel.
+// code, alone and with every later field (the §1.6 order), and token
+// misuse; then a custom job accepted on the same channel.
 func (w *jdWorld) customJobCases(t *testing.T) {
 	mc, other := w.mining(t, w.user), w.mining(t, w.user)
 	// consumed is a declaration whose token a SetCustomMiningJob used.
@@ -678,14 +679,11 @@ func (w *jdWorld) customJobCases(t *testing.T) {
 		}
 		return j, active
 	}
-	cases := []struct {
-		name string
-		// token, when set, gives the job and token instead of a fresh
-		// declaration on c.
-		token  func(t *testing.T, c jdConn) (*jdclient.Job, []byte)
-		on     *miningConn // nil: mc
-		change func(*codec.SetCustomMiningJob)
-		code   string
+	// fields are the fields CheckCustomJob compares, in its (§1.6) order,
+	// each changed from the declaration, with the code it gets.
+	fields := []struct {
+		name, code string
+		change     func(*codec.SetCustomMiningJob)
 	}{
 		{name: "prev hash", code: jd.CodeStaleChainTip, change: func(m *codec.SetCustomMiningJob) { m.PrevHash[0] ^= 1 }},
 		{name: "nbits", code: jd.CodeInvalidNBits, change: func(m *codec.SetCustomMiningJob) { m.NBits-- }},
@@ -709,6 +707,30 @@ func (w *jdWorld) customJobCases(t *testing.T) {
 		{name: "merkle path", code: jd.CodeInvalidMerklePath, change: func(m *codec.SetCustomMiningJob) {
 			m.MerklePath = append(append([][32]byte(nil), m.MerklePath...), [32]byte{1})
 		}},
+	}
+	type customCase struct {
+		name string
+		// token, when set, gives the job and token instead of a fresh
+		// declaration on c.
+		token  func(t *testing.T, c jdConn) (*jdclient.Job, []byte)
+		on     *miningConn // nil: mc
+		change func(*codec.SetCustomMiningJob)
+		code   string
+	}
+	var cases []customCase
+	for _, f := range fields {
+		cases = append(cases, customCase{name: f.name, code: f.code, change: f.change})
+	}
+	// The order: with this field and every later one changed, this
+	// field's code wins.
+	for i, f := range fields[:len(fields)-1] {
+		cases = append(cases, customCase{name: f.name + " and every later field", code: f.code, change: func(m *codec.SetCustomMiningJob) {
+			for _, later := range fields[i:] {
+				later.change(m)
+			}
+		}})
+	}
+	cases = append(cases, []customCase{
 		{name: "allocated token", code: jd.CodeInvalidMiningJobToken, token: func(t *testing.T, c jdConn) (*jdclient.Job, []byte) {
 			tok := c.token(t)
 			return w.build(t, tok.Outputs, jobMod{}), tok.Token
@@ -736,7 +758,7 @@ func (w *jdWorld) customJobCases(t *testing.T) {
 			c := w.jd(t, NewTestAccount("jd-other-user").Address+".jd")
 			return w.declare(t, c, c.token(t))
 		}},
-	}
+	}...)
 	for _, tc := range cases {
 		c := w.jd(t, w.user)
 		w.check(t, tc.name, c, func(t *testing.T) {
