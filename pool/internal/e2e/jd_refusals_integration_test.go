@@ -555,6 +555,14 @@ func (w *jdWorld) declareCases(t *testing.T) {
 		{name: "bad signature", code: jd.CodeInvalidJob, reason: "bad-script-validate", mod: jobMod{tpl: withTxs(badSig)}},
 		{name: "immature coinbase spend", code: jd.CodeInvalidJob, reason: "bad-txns-maturity", mod: jobMod{tpl: withTxs(w.unseen(t, w.immature))}},
 		{name: "block over 4M weight units", code: jd.CodeInvalidJob, mod: jobMod{tpl: withTxs(huge)}},
+		{name: "repeated wtxid", code: jd.CodeInvalidJob,
+			mod: jobMod{job: func(j *jdclient.Job) { j.Wtxids = append(j.Wtxids, j.Wtxids[0]) }}},
+		{name: "more wtxids than a block holds", code: jd.CodeInvalidJob,
+			mod: jobMod{job: func(j *jdclient.Job) {
+				for i := len(j.Wtxids); i <= jd.DefaultMaxWtxids; i++ {
+					j.Wtxids = append(j.Wtxids, codec.U256{byte(i), byte(i >> 8), 0xee})
+				}
+			}}},
 		{name: "scriptSig over 100 bytes", code: jd.CodeInvalidJob, mod: jobMod{job: longScriptSig}},
 		{name: "two inputs", code: jd.CodeInvalidCoinbaseTxInput, mod: jobMod{job: prefixByte(6, 2)}},
 		{name: "no input", code: jd.CodeInvalidCoinbaseTxInput, mod: jobMod{job: prefixByte(5, 0)}},
