@@ -372,7 +372,7 @@ func withTxs(txs ...*wire.MsgTx) func(*node.Template) {
 	return func(tpl *node.Template) {
 		for _, tx := range txs {
 			var b bytes.Buffer
-			tx.Serialize(&b)
+			tx.Serialize(&b) // a bytes.Buffer takes every write
 			tpl.Transactions = append(tpl.Transactions, node.TemplateTx{Data: b.Bytes(), TxID: tx.TxHash(),
 				WTxID: tx.WitnessHash(), HasWitness: tx.HasWitness()})
 		}
@@ -449,7 +449,8 @@ func customRefused(t *testing.T, err error, code string) {
 }
 
 // closeJD closes a JD connection and waits until the JDS has dropped it
-// and its tokens.
+// and its tokens (it counts disconnects: no other JD connection may be
+// closing meanwhile).
 func (w *jdWorld) closeJD(t *testing.T, c interface{ Close() error }) {
 	t.Helper()
 	const closed = `adit_jd_disconnects_total{reason="client_closed"}`
