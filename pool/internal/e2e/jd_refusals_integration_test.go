@@ -323,7 +323,7 @@ func (w *jdWorld) build(t *testing.T, outputs []byte, mod jobMod) *jdclient.Job 
 	if mod.outs != nil {
 		outputs = mod.outs(outputs)
 	}
-	j, err := jdclient.Build(tpl, outputs, jdclient.BuildConfig{Tag: "/jd-refusals/", ExtranonceSize: jdExtranonce}, time.Now())
+	j, err := jdclient.Build(tpl.Declarable(), outputs, jdclient.BuildConfig{Tag: "/jd-refusals/", ExtranonceSize: jdExtranonce}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
