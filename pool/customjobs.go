@@ -35,6 +35,12 @@ func (c *customJobs) CustomJob(user string, extranonceSize int, m *codec.SetCust
 	if code, details := jd.CheckCustomJob(d, m, c.poolScript); code != "" {
 		return nil, code, details
 	}
+	if extranonceSize != d.Coinbase.ExtranonceSize {
+		// The channel's shares would make another coinbase than the one
+		// declared and proposed (and PushSolution could not rebuild it).
+		return nil, jd.CodeInvalidCoinbasePrefix, fmt.Sprintf("the channel rolls a %d-byte extranonce, the declared coinbase has room for %d",
+			extranonceSize, d.Coinbase.ExtranonceSize)
+	}
 	outs, err := share.ParseOutputs(m.CoinbaseTxOutputs)
 	if err != nil {
 		return nil, jd.CodeInvalidCoinbaseTxOutputs, err.Error()

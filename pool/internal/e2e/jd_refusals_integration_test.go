@@ -304,9 +304,10 @@ func (mc miningConn) set(t *testing.T, j *jdclient.Job, token []byte, change fun
 // jobMod changes a declaration: the template it is built from, the pool's
 // outputs, or the built job.
 type jobMod struct {
-	tpl  func(*node.Template)
-	outs func([]byte) []byte
-	job  func(*jdclient.Job)
+	tpl    func(*node.Template)
+	outs   func([]byte) []byte
+	job    func(*jdclient.Job)
+	enSize int // the declared extranonce area; 0: jdExtranonce, the channel's
 }
 
 // build lays out a job for the pool's outputs from M's current template,
@@ -323,7 +324,11 @@ func (w *jdWorld) build(t *testing.T, outputs []byte, mod jobMod) *jdclient.Job 
 	if mod.outs != nil {
 		outputs = mod.outs(outputs)
 	}
-	j, err := jdclient.Build(tpl.Declarable(), outputs, jdclient.BuildConfig{Tag: "/jd-refusals/", ExtranonceSize: jdExtranonce}, time.Now())
+	enSize := jdExtranonce
+	if mod.enSize != 0 {
+		enSize = mod.enSize
+	}
+	j, err := jdclient.Build(tpl.Declarable(), outputs, jdclient.BuildConfig{Tag: "/jd-refusals/", ExtranonceSize: enSize}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -745,6 +750,15 @@ func (w *jdWorld) customJobCases(t *testing.T) {
 			return w.build(t, tok.Outputs, jobMod{}), tok.Token
 		}},
 		{name: "consumed token", code: jd.CodeInvalidMiningJobToken, token: consumed},
+		{name: "declared for another extranonce size", code: jd.CodeInvalidCoinbasePrefix, token: func(t *testing.T, c jdConn) (*jdclient.Job, []byte) {
+			tok := c.token(t)
+			j := w.build(t, tok.Outputs, jobMod{enSize: jdExtranonce - 4})
+			active, err := c.Declare(callCtx(t), j, tok.Token)
+			if err != nil {
+				t.Fatalf("Declare: %v", err)
+			}
+			return j, active
+		}},
 		{name: "token of a refused custom job", code: jd.CodeInvalidMiningJobToken, token: func(t *testing.T, c jdConn) (*jdclient.Job, []byte) {
 			j, active := w.declare(t, c, c.token(t))
 			_, err := mc.set(t, j, active, func(m *codec.SetCustomMiningJob) { m.CoinbaseTxLocktime = 1 })
