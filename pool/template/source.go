@@ -197,7 +197,14 @@ func (s *Source) loop(ctx context.Context) {
 			s.m.templateErrors.Inc()
 			st.failing++
 			retry := min(retryMin<<min(st.failing, 8), s.cfg.Refresh)
-			s.log.Error("no block template from any node", zap.Error(err), zap.Duration("retry_in", retry))
+			// btcd refuses a template while a block is being connected
+			// ("previous block must be the current chain tip"): one failure
+			// right after a new block is routine, a second one is not.
+			logf := s.log.Error
+			if st.failing == 1 {
+				logf = s.log.Warn
+			}
+			logf("no block template from any node", zap.Error(err), zap.Duration("retry_in", retry), zap.Int("failures", st.failing))
 			resetTimer(timer, retry)
 			continue
 		}
