@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/adit-pool/adit/pool/jdc"
 	"github.com/adit-pool/adit/pool/node"
 	"github.com/adit-pool/adit/pool/template"
 	"github.com/adit-pool/adit/share"
@@ -45,24 +45,6 @@ type jdConfig struct {
 	BlockFloor *share.Target
 }
 
-// fallbackError wraps what makes a JD session fall back to solo mining.
-type fallbackError struct{ err error }
-
-func (e *fallbackError) Error() string { return "fall back to solo: " + e.err.Error() }
-func (e *fallbackError) Unwrap() error { return e.err }
-
-// upstream is a working pool: the JDS connection and the mining channel.
-type upstream struct {
-	jd *jdclient.Conn
-	c  *sv2client.Client
-	ch *sv2client.Channel
-}
-
-func (u *upstream) close() {
-	u.jd.Close()
-	u.c.Close()
-}
-
 // runJD mines in JD mode until ctx ends: on the pool while it works, solo
 // on the own node otherwise, retrying the pool every Retry.
 func (m *miner) runJD(ctx context.Context) error {
@@ -72,10 +54,10 @@ func (m *miner) runJD(ctx context.Context) error {
 		return err
 	}
 	defer nc.Close()
-	tpls := &latestTemplate{next: make(chan struct{})}
+	tpls := jdc.NewTemplates()
 	var wg sync.WaitGroup
 	wctx, stop := context.WithCancel(ctx)
-	wg.Go(func() { watchTemplates(wctx, nc, tpls, m.cfg.Log) })
+	wg.Go(func() { tpls.Watch(wctx, nc, m.cfg.Log) })
 	defer func() { stop(); wg.Wait() }()
 
 	up, err := m.dialUpstream(ctx)
@@ -84,7 +66,7 @@ func (m *miner) runJD(ctx context.Context) error {
 			m.rec.jd.setMode("pool")
 			m.cfg.Log.Info("mining on the pool with declared jobs", zap.String("jds", jd.Addr), zap.String("pool", m.v2Addr))
 			err = m.poolJD(ctx, up, nc, tpls)
-			up.close()
+			up.Close()
 			if ctx.Err() != nil {
 				break
 			}
@@ -99,7 +81,7 @@ func (m *miner) runJD(ctx context.Context) error {
 
 // dialUpstream connects to the JDS and the pool and opens the extended
 // channel.
-func (m *miner) dialUpstream(ctx context.Context) (*upstream, error) {
+func (m *miner) dialUpstream(ctx context.Context) (*jdc.Upstream, error) {
 	timeout := m.cfg.Client.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
@@ -119,12 +101,12 @@ func (m *miner) dialUpstream(ctx context.Context) (*upstream, error) {
 		m.rec.dialFailed()
 		return nil, fmt.Errorf("pool: %w", err)
 	}
-	return &upstream{jd: jd, c: c, ch: ch}, nil
+	return &jdc.Upstream{JD: jd, Mining: c, Channel: ch}, nil
 }
 
 // soloUntilPool mines solo until the pool works again (returning the
 // upstream) or ctx ends (returning ctx's error).
-func (m *miner) soloUntilPool(ctx context.Context, nc *node.Client, tpls *latestTemplate) (*upstream, error) {
+func (m *miner) soloUntilPool(ctx context.Context, nc *node.Client, tpls *jdc.Templates) (*jdc.Upstream, error) {
 	sctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { m.solo(sctx, nc, tpls) })
@@ -147,89 +129,18 @@ func (m *miner) soloUntilPool(ctx context.Context, nc *node.Client, tpls *latest
 
 // poolJD mines declared jobs on the pool until an error that needs a
 // fallback, the pool or the JDS going away, or ctx's end.
-func (m *miner) poolJD(ctx context.Context, up *upstream, nc *node.Client, tpls *latestTemplate) error {
+func (m *miner) poolJD(ctx context.Context, up *jdc.Upstream, nc *node.Client, tpls *jdc.Templates) error {
 	jd := m.cfg.JD
-	enSize := len(up.ch.ExtranoncePrefix) + up.ch.ExtranonceSize
-	var mu sync.Mutex
-	declared := map[uint32]*jdclient.Job{} // by custom job id
+	d := &jdc.Declarer{Up: up, Tag: jd.Tag, Exclude: func(h chainhash.Hash) bool { return jd.Exclude[h] },
+		Retry: jd.Retry, Result: m.rec.jd.declared, Log: m.cfg.Log}
 	loop := func(ctx context.Context) error {
-		var spare []*jdclient.Token
-		token := func() (*jdclient.Token, error) {
-			// Keep one spare: a new template needs no round trip first.
-			for len(spare) < 2 {
-				t, err := up.jd.AllocateToken(ctx)
-				if err != nil {
-					return nil, err
-				}
-				spare = append(spare, t)
-			}
-			t := spare[0]
-			spare = spare[1:]
-			return t, nil
+		if err := d.Run(ctx, tpls); err != nil {
+			return fmt.Errorf("fall back to solo: %w", err)
 		}
-		var seen uint64
-		// After stale-chain-tip the same template is declared again every
-		// Retry until a new one comes: the pool's node may be a block behind
-		// the own node, and the own node may not move for a while.
-		var again time.Duration
-		for {
-			tpl, seq, err := tpls.wait(ctx, up.jd.Done(), seen, again)
-			if err != nil {
-				return err
-			}
-			seen, again = seq, 0
-			tok, err := token()
-			if err != nil {
-				return &fallbackError{fmt.Errorf("AllocateMiningJobToken: %w", err)}
-			}
-			j, err := jdclient.Build(tpl.Declarable(), tok.Outputs, jdclient.BuildConfig{Tag: jd.Tag, ExtranonceSize: enSize,
-				Exclude: func(h chainhash.Hash) bool { return jd.Exclude[h] }}, time.Now())
-			if err != nil {
-				return &fallbackError{err}
-			}
-			active, err := up.jd.Declare(ctx, j, tok.Token)
-			var de *jdclient.DeclareError
-			switch {
-			case errors.As(err, &de):
-				m.rec.jd.declared(de.Code)
-				if de.Code == jdclient.CodeStaleChainTip {
-					m.cfg.Log.Info("declared job refused as stale: declaring again on the next template or in -jd-retry",
-						zap.Int64("height", j.Height), zap.ByteString("details", de.Details))
-					again = jd.Retry
-					continue
-				}
-				return &fallbackError{err}
-			case err != nil:
-				return &fallbackError{err}
-			}
-			w, err := up.c.SetCustomMiningJob(ctx, j.CustomJob(up.ch.ID, active))
-			var ce *sv2client.CustomJobError
-			switch {
-			case errors.As(err, &ce):
-				m.rec.jd.declared(ce.Code)
-				if ce.Code == jdclient.CodeStaleChainTip {
-					again = jd.Retry
-					continue
-				}
-				return &fallbackError{err}
-			case err != nil:
-				return &fallbackError{err}
-			}
-			m.rec.jd.declared("")
-			mu.Lock()
-			if len(declared) >= 64 {
-				clear(declared)
-			}
-			declared[w.JobID] = j
-			mu.Unlock()
-			m.cfg.Log.Debug("custom job set", zap.Int64("height", j.Height), zap.Uint32("job", w.JobID),
-				zap.Int("txs", len(j.Txs)), zap.Int("excluded", len(j.Excluded)))
-		}
+		return nil
 	}
 	found := func(v *v2Job, f found) {
-		mu.Lock()
-		j := declared[v.w.JobID]
-		mu.Unlock()
+		j := d.Job(v.w.JobID)
 		if j == nil {
 			return
 		}
@@ -247,17 +158,12 @@ func (m *miner) poolJD(ctx context.Context, up *upstream, nc *node.Client, tpls 
 		// brought it to the own node first, which then calls it a duplicate.
 		m.rec.jd.block("pool")
 		m.submitBlock(ctx, nc, j.Share.Block(&h, en), hash, "pool")
-		if err := up.jd.PushSolution(&codec.PushSolution{Extranonce: en, PrevHash: v.w.PrevHash, Nonce: f.nonce,
+		if err := up.JD.PushSolution(&codec.PushSolution{Extranonce: en, PrevHash: v.w.PrevHash, Nonce: f.nonce,
 			NTime: f.ntime, NBits: v.w.NBits, Version: version}); err != nil {
 			m.cfg.Log.Warn("PushSolution failed", zap.Error(err))
 		}
 	}
-	err := m.mineV2(ctx, up.c, up.ch, v2Hooks{accept: func(w *sv2client.Work) bool { return w.Custom }, run: loop, found: found})
-	var fe *fallbackError
-	if errors.As(err, &fe) {
-		return fe.err
-	}
-	return err
+	return m.mineV2(ctx, up.Mining, up.Channel, v2Hooks{accept: func(w *sv2client.Work) bool { return w.Custom }, run: loop, found: found})
 }
 
 // submitBlock submits a block to the own node and logs the outcome; it
@@ -275,7 +181,7 @@ func (m *miner) submitBlock(ctx context.Context, nc *node.Client, block []byte, 
 }
 
 // solo mines the own node's templates, paying SoloScript, until ctx ends.
-func (m *miner) solo(ctx context.Context, nc *node.Client, tpls *latestTemplate) {
+func (m *miner) solo(ctx context.Context, nc *node.Client, tpls *jdc.Templates) {
 	b, err := template.NewBuilder(template.BuilderConfig{PayoutScript: m.cfg.JD.SoloScript, PoolTag: m.cfg.JD.Tag, ExtranonceSize: 8})
 	if err != nil {
 		m.cfg.Log.Error("solo mining impossible", zap.Error(err))
@@ -290,7 +196,7 @@ func (m *miner) solo(ctx context.Context, nc *node.Client, tpls *latestTemplate)
 		var seen uint64
 		var prev [32]byte
 		for {
-			tpl, seq, err := tpls.wait(gctx, nil, seen, 0)
+			tpl, seq, err := tpls.Wait(gctx, nil, seen, 0)
 			if err != nil {
 				return nil
 			}
@@ -360,88 +266,6 @@ func (s *soloJob) header(h *share.Header, scratch, en []byte, ntime uint32) []by
 	root := share.MerkleRoot(share.DoubleSHA256(scratch), s.j.MerkleBranch)
 	share.PutHeader(h, s.j.Version, &s.j.PrevHash, &root, ntime, s.j.Bits, 0)
 	return scratch
-}
-
-// latestTemplate holds the own node's newest template; next is closed
-// when a newer one replaces it.
-type latestTemplate struct {
-	mu   sync.Mutex
-	tpl  *node.Template
-	seq  uint64
-	next chan struct{}
-}
-
-func (l *latestTemplate) set(t *node.Template) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.tpl = t
-	l.seq++
-	close(l.next)
-	l.next = make(chan struct{})
-}
-
-// wait returns the newest template once its sequence number is above
-// seen, or after again (when > 0) whatever it is, or an error when ctx
-// ends or gone is closed.
-func (l *latestTemplate) wait(ctx context.Context, gone <-chan struct{}, seen uint64, again time.Duration) (*node.Template, uint64, error) {
-	var timeout <-chan time.Time
-	if again > 0 {
-		t := time.NewTimer(again)
-		defer t.Stop()
-		timeout = t.C
-	}
-	for {
-		l.mu.Lock()
-		t, seq, next := l.tpl, l.seq, l.next
-		l.mu.Unlock()
-		if seq > seen {
-			return t, seq, nil
-		}
-		select {
-		case <-next:
-		case <-timeout:
-			return t, seq, nil
-		case <-gone:
-			return nil, 0, errors.New("the job declarator connection ended")
-		case <-ctx.Done():
-			return nil, 0, ctx.Err()
-		}
-	}
-}
-
-// templatePoll bounds a longpoll: a node that never answers one is polled.
-const templatePoll = 10 * time.Second
-
-// watchTemplates follows the node's templates (GBT longpoll, bounded by
-// templatePoll, then a plain poll) and stores each new one, a new tip or
-// a new longpoll id, in l until ctx ends.
-func watchTemplates(ctx context.Context, nc *node.Client, l *latestTemplate, log *zap.Logger) {
-	var lpid string
-	var prev chainhash.Hash
-	for ctx.Err() == nil {
-		cctx, cancel := context.WithTimeout(ctx, templatePoll)
-		t, err := nc.GetBlockTemplate(cctx, lpid)
-		cancel()
-		if err != nil && ctx.Err() == nil && lpid != "" {
-			t, err = nc.GetBlockTemplate(ctx, "")
-		}
-		if err != nil {
-			if ctx.Err() == nil {
-				log.Warn("own node: getblocktemplate failed", zap.Error(err))
-				select {
-				case <-ctx.Done():
-				case <-time.After(time.Second):
-				}
-			}
-			continue
-		}
-		if t.PrevHash != prev || t.LongPollID != lpid || lpid == "" {
-			log.Debug("own node template", zap.Int64("height", t.Height), zap.Stringer("prev", t.PrevHash),
-				zap.Int("txs", len(t.Transactions)), zap.String("longpollid", t.LongPollID))
-			l.set(t)
-		}
-		prev, lpid = t.PrevHash, t.LongPollID
-	}
 }
 
 // jdRecorder counts a JD miner's modes, fallbacks, declarations and blocks.
