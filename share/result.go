@@ -82,6 +82,11 @@ type Result struct {
 	// allocation a share can cost), ready for submitblock; nil when the
 	// job's transactions are unknown (Job.TransactionsUnknown).
 	BlockData []byte
+	// ExtranoncePrefix (the session's) and Extranonce (the miner's) make
+	// the share's extranonce area, for an Acceptor that passes the share on
+	// (a proxy). They alias the session's and the submission's memory:
+	// valid until Accept returns, never to be modified.
+	ExtranoncePrefix, Extranonce []byte
 }
 
 // Accepted reports whether the share was accepted.

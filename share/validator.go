@@ -410,6 +410,7 @@ func (s *Session) Validate(sub *Submission, res *Result) {
 	copy(res.Header[:64], e.first[:])
 	copy(res.Header[64:], tail[:16])
 
+	res.ExtranoncePrefix, res.Extranonce = s.prefix, sub.Extranonce
 	res.AssignedDifficulty = sj.diff
 	// A block is never rejected, even when the share target is harder than
 	// the network's (possible on regtest/testnet): check it first.

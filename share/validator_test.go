@@ -1,6 +1,7 @@
 package share
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -465,5 +466,17 @@ func TestRejectReasonStrings(t *testing.T) {
 	}
 	if RejectReason(200).String() != "unknown" {
 		t.Fatal("unknown reason")
+	}
+}
+
+// TestResultExtranonce: an accepted share's Result names its extranonce
+// area (the session's prefix and the miner's part), for an Acceptor that
+// forwards it.
+func TestResultExtranonce(t *testing.T) {
+	f := newFixture(t, ValidatorConfig{})
+	sub := f.sub(1)
+	res := f.check(sub, Accepted)
+	if !bytes.Equal(res.ExtranoncePrefix, []byte{0xde, 0xad, 0xbe, 0xef}) || !bytes.Equal(res.Extranonce, sub.Extranonce) {
+		t.Fatalf("extranonce %x ‖ %x, want deadbeef ‖ %x", res.ExtranoncePrefix, res.Extranonce, sub.Extranonce)
 	}
 }
