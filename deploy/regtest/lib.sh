@@ -104,6 +104,7 @@ start_btcd() {
 btcd --regtest --notls --rpcuser="$RPC_USER" --rpcpass="$RPC_PASS" \
 	--rpclisten="127.0.0.1:$BTCD_RPC_PORT" --listen="127.0.0.1:$BTCD_P2P_PORT" \
 	--datadir="$RUN/btcd" --logdir="$RUN/btcd" --miningaddr="$FILLER_ADDR" --txindex --addrindex \
+	--rpcmaxclients="${BTCD_RPC_MAX_CLIENTS:-10}" \
 	>"$RUN/logs/btcd.log" 2>&1 &
 track btcd "$RUN/logs/btcd.log"
 for _ in $(seq 100); do

@@ -33,6 +33,9 @@ JD=${JD:-0}
 SV2_PORT=${SV2_PORT:-34254}
 JD_PORT=${JD_PORT:-34264}
 RUN=.run/loadtest
+# Every JD miner holds RPC connections to btcd (its own node) beside
+# aditd's: btcd's default of 10 clients answers 503 beyond that.
+[ "$JD" -gt 0 ] && BTCD_RPC_MAX_CLIENTS=${BTCD_RPC_MAX_CLIENTS:-$((20 + 4 * JD))}
 . deploy/regtest/lib.sh
 mkdir -p "$RUN/sharelog"
 start_btcd
