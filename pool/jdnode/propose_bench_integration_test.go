@@ -48,34 +48,59 @@ func fanOut(b *testing.B, n *regtest.Node, prev *wire.MsgTx, outs int, fee int64
 	return tx
 }
 
-// proposalSetup starts btcd with args, fills its mempool with proposeTxs
-// independent spends and returns a client and two blocks on its tip built
-// the way a JDC builds a declared job (jdclient.Build, as the JDS
-// rebuilds it: zero extranonce, the template's curtime, nonce 0; the
-// proof of work is not checked in a proposal): one with every template
-// transaction and one with none.
-func proposalSetup(b *testing.B, args ...string) (c *node.Client, full, empty []byte) {
+// unseenTxs is how many of a block's transactions the node has never
+// seen in the unseen blocks (the declaration answered by
+// ProvideMissingTransactions), and unseenBlocks how many such blocks are
+// built: each may be proposed once while its unseen transactions are
+// unseen (btcd caches the signatures a block proposal verifies).
+const (
+	unseenTxs    = 100
+	unseenBlocks = 25
+)
+
+// proposal is what proposalSetup prepares on btcd's tip: blocks built the
+// way a JDC builds a declared job (jdclient.Build, as the JDS rebuilds
+// it: zero extranonce, the template's curtime, nonce 0; the proof of work
+// is not checked in a proposal).
+type proposal struct {
+	c *node.Client
+	// full holds the template's proposeTxs transactions, empty none.
+	full, empty []byte
+	// unseen are blocks of proposeTxs transactions of which unseenTxs
+	// (every 20th position) are not in btcd's mempool: signed spends of a
+	// second confirmed fan-out, fresh in every block.
+	unseen [][]byte
+}
+
+// proposalSetup starts btcd with args and fills its mempool with
+// proposeTxs independent spends.
+func proposalSetup(b *testing.B, args ...string) *proposal {
 	b.Helper()
 	n := regtest.Start(b, regtest.Options{Args: args})
-	c = n.Client(b)
+	c := n.Client(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if _, err := c.Generate(ctx, 101, ""); err != nil {
+	if _, err := c.Generate(ctx, 102, ""); err != nil {
 		b.Fatal(err)
 	}
-	cb, err := n.Coinbase(ctx, c, 1)
-	if err != nil {
-		b.Fatal(err)
+	// Two fan-outs, confirmed: the template's spends and the unseen ones.
+	fan := func(height int64, outs int) *wire.MsgTx {
+		cb, err := n.Coinbase(ctx, c, height)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tx := fanOut(b, n, cb, outs, 1_000_000)
+		if _, err := regtest.Broadcast(ctx, c, tx); err != nil {
+			b.Fatal(err)
+		}
+		return tx
 	}
-	fan := fanOut(b, n, cb, proposeTxs, 1_000_000)
-	if _, err := regtest.Broadcast(ctx, c, fan); err != nil {
-		b.Fatal(err)
-	}
+	main, spare := fan(1, proposeTxs), fan(2, unseenTxs*unseenBlocks)
 	if _, err := c.Generate(ctx, 1, ""); err != nil {
 		b.Fatal(err)
 	}
 	for i := range proposeTxs {
-		tx, err := n.Spend(fan, uint32(i), 10_000)
+		tx, err := n.Spend(main, uint32(i), 10_000)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -90,7 +115,7 @@ func proposalSetup(b *testing.B, args ...string) (c *node.Client, full, empty []
 	if len(tpl.Transactions) != proposeTxs {
 		b.Fatalf("template holds %d transactions, want %d", len(tpl.Transactions), proposeTxs)
 	}
-	build := func(exclude func(chainhash.Hash) bool) []byte {
+	build := func(tpl *node.Template, exclude func(chainhash.Hash) bool) []byte {
 		const enSize = 12
 		j, err := jdclient.Build(tpl, jdPoolOutputs, jdclient.BuildConfig{Tag: "/adit-jd-bench/", ExtranonceSize: enSize, Exclude: exclude}, time.Now())
 		if err != nil {
@@ -102,14 +127,34 @@ func proposalSetup(b *testing.B, args ...string) (c *node.Client, full, empty []
 		share.PutHeader(&h, j.Version, &j.PrevHash, &root, j.MinNTime, j.NBits, 0)
 		return j.Share.Block(&h, en)
 	}
-	full = build(nil)
-	empty = build(func(chainhash.Hash) bool { return true })
-	for _, blk := range [][]byte{full, empty} {
+	p := &proposal{c: c, full: build(tpl, nil), empty: build(tpl, func(chainhash.Hash) bool { return true })}
+	for _, blk := range [][]byte{p.full, p.empty} {
 		if reason, err := c.ProposeBlock(ctx, blk); reason != "" || err != nil {
 			b.Fatalf("proposal of a %d-byte block: %q, %v", len(blk), reason, err)
 		}
 	}
-	return c, full, empty
+	// The unseen blocks: every 20th template transaction replaced by a
+	// spend of the second fan-out never sent to btcd (same fee, so the
+	// coinbase value stands).
+	for k := range unseenBlocks {
+		u := *tpl
+		u.Transactions = slices.Clone(tpl.Transactions)
+		u.WitnessCommitment = nil // the template's commits to other transactions
+		for i := 0; i < unseenTxs; i++ {
+			tx, err := n.Spend(spare, uint32(k*unseenTxs+i), 10_000)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var raw bytes.Buffer
+			if err := tx.Serialize(&raw); err != nil {
+				b.Fatal(err)
+			}
+			u.Transactions[i*(proposeTxs/unseenTxs)] = node.TemplateTx{Data: raw.Bytes(), TxID: tx.TxHash(), WTxID: tx.WitnessHash(),
+				Fee: 10_000, HasWitness: true}
+		}
+		p.unseen = append(p.unseen, build(&u, nil))
+	}
+	return p
 }
 
 // jdPoolOutputs is an AllocateMiningJobToken.Success output list: one
@@ -122,10 +167,12 @@ var jdPoolOutputs = append(append([]byte{1}, make([]byte, 8)...), append([]byte{
 // from its own template and on the same tip's empty block (the RPC's fixed
 // cost). "warm": btcd as run (its signature cache holds every mempool
 // transaction's signatures, as for declared transactions the pool's node
-// has); "sigcache-off": btcd with --sigcachemaxsize=0, so every proposal
-// verifies all 2,000 signatures (as for transactions the node never saw,
-// such as those a JDC provides). The proposal changes no state, so the
-// same block is proposed b.N times. p50-ms and max-ms are over the
+// has); "warm/txs=2000,unseen=100": 100 of the 2,000 are transactions btcd
+// never saw (a declaration whose missing transactions the JDC provided),
+// fresh in every iteration: run it with -benchtime 25x or fewer;
+// "sigcache-off": btcd with --sigcachemaxsize=0, so every proposal
+// verifies all 2,000 signatures. The other proposals change no state, so
+// the same block is proposed b.N times. p50-ms and max-ms are over the
 // iterations. "encode" is the client's share: the request's hex and JSON
 // encoding alone.
 func BenchmarkProposeBlock2000(b *testing.B) {
@@ -133,19 +180,33 @@ func BenchmarkProposeBlock2000(b *testing.B) {
 		name string
 		args []string
 	}{{"warm", nil}, {"sigcache-off", []string{"--sigcachemaxsize=0"}}} {
-		c, full, empty := proposalSetup(b, mode.args...)
-		for _, blk := range []struct {
-			name  string
-			block []byte
-		}{{"txs=0", empty}, {"txs=2000", full}} {
-			b.Run(mode.name+"/"+blk.name, func(b *testing.B) {
+		p := proposalSetup(b, mode.args...)
+		runs := []struct {
+			name   string
+			blocks [][]byte
+		}{{"txs=0", [][]byte{p.empty}}, {"txs=2000", [][]byte{p.full}}}
+		if mode.name == "warm" {
+			runs = append(runs, struct {
+				name   string
+				blocks [][]byte
+			}{"txs=2000,unseen=100", p.unseen})
+		}
+		for _, r := range runs {
+			b.Run(mode.name+"/"+r.name, func(b *testing.B) {
 				ctx := context.Background()
 				var times []time.Duration
-				b.SetBytes(int64(len(blk.block)))
+				b.SetBytes(int64(len(r.blocks[0])))
 				b.ReportAllocs()
-				for b.Loop() {
+				for i := 0; b.Loop(); i++ {
+					blk := r.blocks[0]
+					if len(r.blocks) > 1 {
+						if i >= len(r.blocks) {
+							b.Fatalf("only %d blocks with unseen transactions: run with -benchtime %dx or fewer", len(r.blocks), len(r.blocks))
+						}
+						blk = r.blocks[i]
+					}
 					start := time.Now()
-					reason, err := c.ProposeBlock(ctx, blk.block)
+					reason, err := p.c.ProposeBlock(ctx, blk)
 					times = append(times, time.Since(start))
 					if reason != "" || err != nil {
 						b.Fatalf("%q, %v", reason, err)
@@ -158,10 +219,10 @@ func BenchmarkProposeBlock2000(b *testing.B) {
 		}
 		if mode.name == "warm" {
 			b.Run("encode/txs=2000", func(b *testing.B) {
-				b.SetBytes(int64(len(full)))
+				b.SetBytes(int64(len(p.full)))
 				b.ReportAllocs()
 				for b.Loop() {
-					req := map[string]any{"mode": "proposal", "data": hex.EncodeToString(full)}
+					req := map[string]any{"mode": "proposal", "data": hex.EncodeToString(p.full)}
 					if _, err := json.Marshal([]any{req}); err != nil {
 						b.Fatal(err)
 					}
