@@ -24,8 +24,9 @@ func MerkleBranch(txids [][32]byte) [][32]byte {
 		return nil
 	}
 	// level holds the hashes of the current level, with a placeholder for the
-	// coinbase path at index 0.
-	level := make([][32]byte, len(txids)+1)
+	// coinbase path at index 0; one spare slot for the duplicate of an odd
+	// level's last hash, so the append below never copies the level.
+	level := make([][32]byte, len(txids)+1, len(txids)+2)
 	copy(level[1:], txids)
 	var branch [][32]byte
 	for len(level) > 1 {
@@ -33,7 +34,7 @@ func MerkleBranch(txids [][32]byte) [][32]byte {
 		if len(level)%2 == 1 {
 			level = append(level, level[len(level)-1])
 		}
-		next := make([][32]byte, len(level)/2)
+		next := make([][32]byte, len(level)/2, len(level)/2+1)
 		for i := 1; i < len(next); i++ {
 			next[i] = level[2*i]
 			merkleStep(&next[i], &level[2*i+1])

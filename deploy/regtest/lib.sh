@@ -114,6 +114,7 @@ mkdir -p "$RUN/$name"
 btcd --regtest --notls --rpcuser="$RPC_USER" --rpcpass="$RPC_PASS" \
 	--rpclisten="127.0.0.1:$rpcport" --listen="127.0.0.1:$p2pport" \
 	--datadir="$RUN/$name" --logdir="$RUN/$name" --miningaddr="$FILLER_ADDR" --txindex --addrindex \
+	--rpcmaxclients="${BTCD_RPC_MAX_CLIENTS:-10}" \
 	"$@" >"$RUN/logs/$name.log" 2>&1 &
 track "$name" "$RUN/logs/$name.log"
 for _ in $(seq 100); do

@@ -99,7 +99,14 @@ func BenchmarkRefreshColdStart(b *testing.B) {
 
 // BenchmarkLookupTxs2000: 2,000 wtxids looked up in a 20,000-transaction
 // mirror.
-func BenchmarkLookupTxs2000(b *testing.B) {
+func BenchmarkLookupTxs2000(b *testing.B) { benchLookup(b, 0) }
+
+// BenchmarkLookupTxs2000Miss100: the same with 100 of the 2,000 wtxids
+// (every 20th) unknown to the mirror, as in a declaration answered by
+// ProvideMissingTransactions.
+func BenchmarkLookupTxs2000Miss100(b *testing.B) { benchLookup(b, 100) }
+
+func benchLookup(b *testing.B, misses int) {
 	f, txs := benchNode(b, true)
 	mi := benchMirror(b, f)
 	if err := mi.Refresh(context.Background()); err != nil {
@@ -108,13 +115,16 @@ func BenchmarkLookupTxs2000(b *testing.B) {
 	ids := make([][32]byte, 2000)
 	for i := range ids {
 		ids[i] = txs[i*10].wtxid
+		if misses > 0 && i%(len(ids)/misses) == 0 {
+			ids[i][0] ^= 0xff // not in the mirror
+		}
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		got, _ := mi.LookupTxs(ids)
-		if got[1999] == nil {
-			b.Fatal("missing")
+		if got[1999] == nil || (misses > 0) != (got[0] == nil) {
+			b.Fatal("wrong hits")
 		}
 	}
 }

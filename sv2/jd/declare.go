@@ -263,10 +263,29 @@ func (c *conn) onProvided(m *codec.ProvideMissingTransactionsSuccess) {
 	c.propose(p)
 }
 
-// propose checks the whole block locally (weight, value, witness
-// commitment), then has the node check it (BIP23 proposal) on a work
-// goroutine; the answer comes back to the owner as finish.
+// propose checks the whole block locally (assemble), then has the node
+// check it (BIP23 proposal) on a work goroutine; the answer comes back to
+// the owner as finish.
 func (c *conn) propose(p *declaration) {
+	d, block, r := assemble(p)
+	if r != nil {
+		c.fail(p, r)
+		return
+	}
+	ctx := c.ctx
+	c.work.Go(func() {
+		reason, err := c.srv.proposeBlock(ctx, block)
+		after, ok := c.srv.deps.Node.Tip()
+		moved := !ok || after.PrevHash != p.tip.PrevHash
+		c.post(func() { c.finish(p, d, reason, err, moved) })
+	})
+}
+
+// assemble runs the checks of a whole block that need no node (weight,
+// coinbase value against the fees, witness commitment) on a declaration
+// whose transactions are all known, and builds its Declaration and the
+// block to propose (zero extranonce).
+func assemble(p *declaration) (*Declaration, []byte, *reject) {
 	weight := 4*80 + 4*len(share.AppendVarInt(nil, uint64(len(p.txs)+1))) + p.cb.Weight()
 	fees := int64(0)
 	txids := make([][32]byte, len(p.txs))
@@ -281,16 +300,13 @@ func (c *conn) propose(p *declaration) {
 		}
 	}
 	if weight > MaxBlockWeight {
-		c.fail(p, rejectf(CodeInvalidJob, "block weight %d exceeds %d", weight, MaxBlockWeight))
-		return
+		return nil, nil, rejectf(CodeInvalidJob, "block weight %d exceeds %d", weight, MaxBlockWeight)
 	}
 	if fees >= 0 && p.cb.Value > p.tip.Subsidy+fees {
-		c.fail(p, rejectf(CodeInvalidJob, "coinbase value %d exceeds subsidy %d + fees %d", p.cb.Value, p.tip.Subsidy, fees))
-		return
+		return nil, nil, rejectf(CodeInvalidJob, "coinbase value %d exceeds subsidy %d + fees %d", p.cb.Value, p.tip.Subsidy, fees)
 	}
 	if why := checkWitnessCommitment(p.cb, p.txs); why != "" {
-		c.fail(p, rejectf(CodeInvalidJob, "%s", why))
-		return
+		return nil, nil, rejectf(CodeInvalidJob, "%s", why)
 	}
 	d := &Declaration{
 		PrevHash: p.tip.PrevHash, Bits: p.tip.Bits, Height: p.tip.Height, Subsidy: p.tip.Subsidy,
@@ -301,16 +317,9 @@ func (c *conn) propose(p *declaration) {
 	}
 	block, _, err := d.Block(d.Version, d.CurTime, 0, make([]byte, p.cb.ExtranonceSize))
 	if err != nil {
-		c.fail(p, rejectf(CodeInternalError, "%v", err))
-		return
+		return nil, nil, rejectf(CodeInternalError, "%v", err)
 	}
-	ctx := c.ctx
-	c.work.Go(func() {
-		reason, err := c.srv.proposeBlock(ctx, block)
-		after, ok := c.srv.deps.Node.Tip()
-		moved := !ok || after.PrevHash != p.tip.PrevHash
-		c.post(func() { c.finish(p, d, reason, err, moved) })
-	})
+	return d, block, nil
 }
 
 // finish answers a declaration once the node has judged its block.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/adit-pool/adit/share"
@@ -128,7 +129,7 @@ func (e *env) metric(name string, l ...string) float64 {
 }
 
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	node  *fakeNode
 	clock *fakeClock
@@ -138,6 +139,13 @@ type env struct {
 
 func start(t *testing.T, cfg Config) *env {
 	t.Helper()
+	return startLogged(t, cfg, zaptest.NewLogger(t))
+}
+
+// startLogged is start with the server logging to log (benchmarks pass a
+// no-op logger: zaptest writes every Debug line to the test log).
+func startLogged(t testing.TB, cfg Config, log *zap.Logger) *env {
+	t.Helper()
 	auth, err := keys.GenerateSecretKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +153,7 @@ func start(t *testing.T, cfg Config) *env {
 	cfg.Listen = "127.0.0.1:0"
 	e := &env{t: t, node: newFakeNode(), clock: newClock(), reg: prometheus.NewRegistry()}
 	e.srv, err = NewServer(cfg, Deps{Node: e.node, Keys: &noise.KeyRotator{Authority: auth}, PoolScript: poolScript,
-		Log: zaptest.NewLogger(t), Registerer: e.reg, Now: e.clock.Now})
+		Log: log, Registerer: e.reg, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +172,7 @@ func start(t *testing.T, cfg Config) *env {
 }
 
 type client struct {
-	t  *testing.T
+	t  testing.TB
 	nc *noise.Conn
 }
 

@@ -132,20 +132,43 @@ func (r *byteReader) readOutputs() (outs []txOut, sum int64) {
 		return nil, 0
 	}
 	outs = make([]txOut, 0, n)
+	sum = r.outputs(n, func(o txOut) { outs = append(outs, o) })
+	if r.err != nil {
+		return nil, 0
+	}
+	return outs, sum
+}
+
+// skipOutputs is readOutputs without keeping the outputs (no allocation):
+// it returns how many there were.
+func (r *byteReader) skipOutputs() int {
+	n := r.count("output count", 9)
+	r.outputs(n, nil)
+	if r.err != nil {
+		return 0
+	}
+	return n
+}
+
+// outputs reads n outputs, checking the values and their sum against
+// MaxMoney, and hands each to keep when keep is not nil.
+func (r *byteReader) outputs(n int, keep func(txOut)) (sum int64) {
 	for range n {
 		v := r.u64("output value")
 		script := r.varBytes("output script")
 		if r.err != nil {
-			return nil, 0
+			return 0
 		}
 		if v > MaxMoney || sum+int64(v) > MaxMoney {
 			r.fail("output value %d: outputs exceed 21M BTC", v)
-			return nil, 0
+			return 0
 		}
 		sum += int64(v)
-		outs = append(outs, txOut{Value: int64(v), Script: script})
+		if keep != nil {
+			keep(txOut{Value: int64(v), Script: script})
+		}
 	}
-	return outs, sum
+	return sum
 }
 
 // readWitness reads one input's witness stack.
@@ -195,8 +218,8 @@ func parseTx(raw []byte) (*tx, error) {
 			t.Coinbase = true
 		}
 	}
-	outs, _ := r.readOutputs()
-	if r.err == nil && len(outs) == 0 {
+	nOut := r.skipOutputs()
+	if r.err == nil && nOut == 0 {
 		r.fail("no outputs")
 	}
 	bodyEnd := r.off
