@@ -18,7 +18,6 @@ import (
 	"github.com/adit-pool/adit/share"
 	sv2client "github.com/adit-pool/adit/sv2/client"
 	"github.com/adit-pool/adit/sv2/codec"
-	"github.com/adit-pool/adit/sv2/jdclient"
 )
 
 // jdConfig makes a miner a Job Declarator Client: it builds its own jobs
@@ -82,26 +81,14 @@ func (m *miner) runJD(ctx context.Context) error {
 // dialUpstream connects to the JDS and the pool and opens the extended
 // channel.
 func (m *miner) dialUpstream(ctx context.Context) (*jdc.Upstream, error) {
-	timeout := m.cfg.Client.Timeout
-	if timeout <= 0 {
-		timeout = 10 * time.Second
-	}
 	v2 := m.cfg.V2
-	jd, err := jdclient.Dial(ctx, m.cfg.JD.Addr, jdclient.Config{
-		Client:         sv2client.Config{Authority: v2.Authority, InsecureSkipVerify: v2.InsecureSkipVerify, Vendor: "adit-miner", Timeout: timeout},
-		UserIdentifier: m.cfg.Client.Username,
-	})
+	up, err := jdc.Dial(ctx, jdc.DialConfig{JDS: m.cfg.JD.Addr, Pool: m.v2Addr, Authority: v2.Authority,
+		InsecureSkipVerify: v2.InsecureSkipVerify, User: m.cfg.Client.Username, Hashrate: m.v2Hashrate(),
+		Vendor: "adit-miner", Timeout: m.cfg.Client.Timeout})
 	if err != nil {
 		m.rec.dialFailed()
-		return nil, fmt.Errorf("jds: %w", err)
 	}
-	c, ch, err := m.dialV2(ctx, timeout)
-	if err != nil {
-		jd.Close()
-		m.rec.dialFailed()
-		return nil, fmt.Errorf("pool: %w", err)
-	}
-	return &jdc.Upstream{JD: jd, Mining: c, Channel: ch}, nil
+	return up, err
 }
 
 // soloUntilPool mines solo until the pool works again (returning the

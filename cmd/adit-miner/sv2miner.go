@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/adit-pool/adit/share"
-	"github.com/adit-pool/adit/sv2"
 	sv2client "github.com/adit-pool/adit/sv2/client"
 	"github.com/adit-pool/adit/sv2/keys"
 )
@@ -321,6 +320,16 @@ func (m *miner) mineV2(ctx context.Context, c *sv2client.Client, ch *sv2client.C
 	return err
 }
 
+// v2Hashrate is the nominal hash rate a channel is opened with: a
+// suggested difficulty becomes the rate that makes the pool pick it (its
+// vardiff still clamps it).
+func (m *miner) v2Hashrate() float32 {
+	if d := m.cfg.Client.SuggestDifficulty; d > 0 {
+		return float32(d * (1 << 32) * sv2SharesPerMinute / 60)
+	}
+	return m.cfg.V2.NominalHashRate
+}
+
 // dialV2 dials under the fleet's handshake limit and opens the channel.
 func (m *miner) dialV2(ctx context.Context, timeout time.Duration) (*sv2client.Client, *sv2client.Channel, error) {
 	if m.cfg.DialSem != nil {
@@ -332,27 +341,18 @@ func (m *miner) dialV2(ctx context.Context, timeout time.Duration) (*sv2client.C
 		}
 	}
 	v2 := m.cfg.V2
-	var flags uint32
-	if m.cfg.JD != nil {
-		flags = sv2.FlagRequiresWorkSelection | sv2.FlagRequiresVersionRolling
-	}
 	c, err := sv2client.Dial(ctx, m.v2Addr, sv2client.Config{
 		Authority: v2.Authority, InsecureSkipVerify: v2.InsecureSkipVerify,
-		Vendor: "adit-miner", Timeout: timeout, Flags: flags,
+		Vendor: "adit-miner", Timeout: timeout,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	// A suggested difficulty becomes the nominal hash rate that makes the
-	// pool pick it (the pool's vardiff still clamps it).
-	hashrate := v2.NominalHashRate
-	if d := m.cfg.Client.SuggestDifficulty; d > 0 {
-		hashrate = float32(d * (1 << 32) * sv2SharesPerMinute / 60)
-	}
+	hashrate := m.v2Hashrate()
 	octx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var ch *sv2client.Channel
-	if v2.Extended || m.cfg.JD != nil {
+	if v2.Extended {
 		ch, err = c.OpenExtended(octx, m.cfg.Client.Username, hashrate, 0)
 	} else {
 		ch, err = c.OpenStandard(octx, m.cfg.Client.Username, hashrate)

@@ -17,8 +17,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/adit-pool/adit/pool/node"
+	"github.com/adit-pool/adit/sv2"
 	sv2client "github.com/adit-pool/adit/sv2/client"
 	"github.com/adit-pool/adit/sv2/jdclient"
+	"github.com/adit-pool/adit/sv2/keys"
 )
 
 // Templates holds the own node's newest template; Watch keeps it current.
@@ -251,4 +253,53 @@ func (d *Declarer) Run(ctx context.Context, tpls *Templates) error {
 		log.Debug("custom job set", zap.Int64("height", j.Height), zap.Uint32("job", w.JobID),
 			zap.Int("txs", len(j.Txs)), zap.Int("excluded", len(j.Excluded)))
 	}
+}
+
+// DialConfig is how to reach a pool with Job Declaration.
+type DialConfig struct {
+	// JDS and Pool are the Job Declaration Server's and the mining port's
+	// addresses; both are Noise, with the pool's authority key.
+	JDS, Pool          string
+	Authority          *keys.PublicKey
+	InsecureSkipVerify bool // tests only
+	// User is the identity the pool credits (address.worker), sent as the
+	// token's user_identifier and the channel's user.
+	User string
+	// Hashrate is the channel's nominal hash rate (H/s), from which the
+	// pool picks the first target.
+	Hashrate float32
+	// Vendor names the client in SetupConnection.
+	Vendor string
+	// Timeout bounds each dial, handshake and the channel open (default
+	// 10 s).
+	Timeout time.Duration
+}
+
+// Dial connects to the JDS and the mining port (SetupConnection with
+// REQUIRES_WORK_SELECTION) and opens the extended channel.
+func Dial(ctx context.Context, cfg DialConfig) (*Upstream, error) {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	client := sv2client.Config{Authority: cfg.Authority, InsecureSkipVerify: cfg.InsecureSkipVerify,
+		Vendor: cfg.Vendor, Timeout: cfg.Timeout}
+	jd, err := jdclient.Dial(ctx, cfg.JDS, jdclient.Config{Client: client, UserIdentifier: cfg.User})
+	if err != nil {
+		return nil, fmt.Errorf("jds: %w", err)
+	}
+	client.Flags = sv2.FlagRequiresWorkSelection | sv2.FlagRequiresVersionRolling
+	c, err := sv2client.Dial(ctx, cfg.Pool, client)
+	if err != nil {
+		jd.Close()
+		return nil, fmt.Errorf("pool: %w", err)
+	}
+	octx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	ch, err := c.OpenExtended(octx, cfg.User, cfg.Hashrate, 0)
+	if err != nil {
+		jd.Close()
+		c.Close()
+		return nil, fmt.Errorf("pool: %w", err)
+	}
+	return &Upstream{JD: jd, Mining: c, Channel: ch}, nil
 }
