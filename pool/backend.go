@@ -23,7 +23,7 @@ type backend struct {
 	params    *chaincfg.Params
 	instance  string
 	vardiff   *VardiffConfig
-	hub       *jobHub
+	hub       *JobHub
 	extranonc *extranonceAllocator
 	shareLog  ShareLog // nil: shares are counted but not persisted
 	blocks    *blockKeeper
@@ -56,7 +56,7 @@ func (b *backend) NewVardiff() share.Vardiff { return newVardiff(b.vardiff) }
 
 func (b *backend) AllocateExtranonce() ([]byte, func(), error) { return b.extranonc.allocate() }
 
-func (b *backend) SubscribeJobs() (<-chan *share.Job, func()) { return b.hub.subscribe() }
+func (b *backend) SubscribeJobs() (<-chan *share.Job, func()) { return b.hub.Subscribe() }
 
 // Accept hands a block to the block keeper first (it submits at once and
 // returns once the block is journaled), then makes the share durable, so an

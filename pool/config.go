@@ -12,6 +12,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 
+	"github.com/adit-pool/adit/stratum"
 	"github.com/adit-pool/adit/stratum/srvconf"
 )
 
@@ -342,12 +343,30 @@ func (c *Config) ChainParams() (*chaincfg.Params, error) {
 }
 
 // VersionMaskValue parses Stratum.VersionMask.
-func (c *Config) VersionMaskValue() (uint32, error) {
-	v, err := strconv.ParseUint(strings.TrimPrefix(c.Stratum.VersionMask, "0x"), 16, 32)
+func (c *Config) VersionMaskValue() (uint32, error) { return c.Stratum.versionMask() }
+
+func (c StratumConfig) versionMask() (uint32, error) {
+	v, err := strconv.ParseUint(strings.TrimPrefix(c.VersionMask, "0x"), 16, 32)
 	if err != nil {
-		return 0, fmt.Errorf("stratum.version_mask %q is not 8 hex digits", c.Stratum.VersionMask)
+		return 0, fmt.Errorf("stratum.version_mask %q is not 8 hex digits", c.VersionMask)
 	}
 	return uint32(v), nil
+}
+
+// Server is the Stratum V1 server's configuration (defaults applied) for
+// this section; startDifficulty is vardiff's start (informational).
+func (c StratumConfig) Server(startDifficulty float64) (stratum.Config, error) {
+	mask, err := c.versionMask()
+	if err != nil {
+		return stratum.Config{}, err
+	}
+	return stratum.Config{
+		Listen:          c.Listen,
+		MaxLineBytes:    c.MaxLineBytes,
+		Limits:          c.Limits(),
+		VersionMask:     mask,
+		StartDifficulty: startDifficulty,
+	}.WithDefaults(), nil
 }
 
 // Validate checks every section and returns all problems at once.

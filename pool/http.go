@@ -50,7 +50,7 @@ func (p *Pool) httpHandler(gatherer prometheus.Gatherer) http.Handler {
 
 func (p *Pool) status(now time.Time) poolStatus {
 	s := poolStatus{Network: p.cfg.Network, Stratum: p.StratumAddr()}
-	if j := p.hub.latest(); j != nil {
+	if j := p.hub.Latest(); j != nil {
 		s.Height, s.JobID = j.Height, j.ID
 		s.TemplateAgeSec = now.Sub(j.Created).Seconds()
 	}

@@ -8,10 +8,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// jobHub fans new jobs out to every subscribed session. Each subscriber has a
+// JobHub fans new jobs out to every subscribed session (the pool's, and a
+// farm proxy's downstream miners). Each subscriber has a
 // one-slot channel holding only the newest job, so a slow session skips jobs
 // and never delays the others.
-type jobHub struct {
+type JobHub struct {
 	broadcast prometheus.Observer
 
 	mu      sync.Mutex
@@ -19,12 +20,13 @@ type jobHub struct {
 	subs    map[chan *share.Job]struct{}
 }
 
-func newJobHub(broadcast prometheus.Observer) *jobHub {
-	return &jobHub{broadcast: broadcast, subs: make(map[chan *share.Job]struct{})}
+// NewJobHub returns a hub that observes each broadcast's duration.
+func NewJobHub(broadcast prometheus.Observer) *JobHub {
+	return &JobHub{broadcast: broadcast, subs: make(map[chan *share.Job]struct{})}
 }
 
-// subscribe implements share.Backend.SubscribeJobs.
-func (h *jobHub) subscribe() (<-chan *share.Job, func()) {
+// Subscribe implements share.Backend.SubscribeJobs.
+func (h *JobHub) Subscribe() (<-chan *share.Job, func()) {
 	ch := make(chan *share.Job, 1)
 	h.mu.Lock()
 	h.subs[ch] = struct{}{}
@@ -42,8 +44,8 @@ func (h *jobHub) subscribe() (<-chan *share.Job, func()) {
 	}
 }
 
-// publish makes j current and offers it to every subscriber.
-func (h *jobHub) publish(j *share.Job) {
+// Publish makes j current and offers it to every subscriber.
+func (h *JobHub) Publish(j *share.Job) {
 	start := time.Now()
 	h.mu.Lock()
 	h.current = j
@@ -61,8 +63,8 @@ func (h *jobHub) publish(j *share.Job) {
 	}
 }
 
-// latest returns the current job, or nil.
-func (h *jobHub) latest() *share.Job {
+// Latest returns the current job, or nil.
+func (h *JobHub) Latest() *share.Job {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.current

@@ -44,7 +44,7 @@ type Pool struct {
 	jobIDs    *share.JobIDs
 	// payoutScript is what the pool's coinbases, and every declared one, pay.
 	payoutScript []byte // every job's id, template or (later) declared
-	hub          *jobHub
+	hub          *JobHub
 	backend      *backend
 	blocks       *blockKeeper
 	source       *template.Source
@@ -77,7 +77,6 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("payout_address: %w", err)
 	}
-	mask, _ := cfg.VersionMaskValue()
 	log := deps.Log
 	p := &Pool{cfg: cfg, log: log, gatherer: deps.Gatherer, m: newMetrics(deps.Registerer), payoutScript: script}
 
@@ -93,7 +92,7 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 	// the start, can repeat a share the previous run accepted (the
 	// duplicate filter starts empty).
 	p.jobIDs = share.NewJobIDs(rand.Uint32())
-	p.hub = newJobHub(p.m.jobBroadcast)
+	p.hub = NewJobHub(p.m.jobBroadcast)
 
 	nodeMetrics := node.NewMetrics(deps.Registerer)
 	var nodes []*node.Client
@@ -174,14 +173,11 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 		declaredRate: &p.declaredRate,
 		declarers:    &p.declarers,
 	}
-	sc := cfg.Stratum
-	p.stratum, err = stratum.NewServer(stratum.Config{
-		Listen:          sc.Listen,
-		MaxLineBytes:    sc.MaxLineBytes,
-		Limits:          sc.Limits(),
-		VersionMask:     mask,
-		StartDifficulty: cfg.Vardiff.Start,
-	}.WithDefaults(), stratum.Deps{
+	sc, err := cfg.Stratum.Server(cfg.Vardiff.Start)
+	if err != nil {
+		return nil, err
+	}
+	p.stratum, err = stratum.NewServer(sc, stratum.Deps{
 		Validator:   p.validator,
 		Backend:     p.backend,
 		Log:         log.Named("stratum"),
@@ -362,7 +358,7 @@ func (p *Pool) publishJobs(ctx context.Context, firstJob chan<- struct{}) error 
 			return nil
 		case j := <-p.source.Jobs():
 			p.validator.AddJob(j)
-			p.hub.publish(j)
+			p.hub.Publish(j)
 			once.Do(func() { close(firstJob) })
 			p.m.jobsPublished.WithLabelValues(fmt.Sprint(j.Clean)).Inc()
 			p.log.Debug("job published", zap.Uint32("id", j.ID), zap.Int64("height", j.Height), zap.Bool("clean", j.Clean))

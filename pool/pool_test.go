@@ -156,21 +156,21 @@ func TestExtranonceAllocatorUniqueAndReleased(t *testing.T) {
 }
 
 func TestJobHubLatestWins(t *testing.T) {
-	h := newJobHub(prometheus.NewHistogram(prometheus.HistogramOpts{Name: "x"}))
+	h := NewJobHub(prometheus.NewHistogram(prometheus.HistogramOpts{Name: "x"}))
 	j1, j2, j3 := &share.Job{ID: 1}, &share.Job{ID: 2}, &share.Job{ID: 3}
-	h.publish(j1)
-	ch, cancel := h.subscribe()
+	h.Publish(j1)
+	ch, cancel := h.Subscribe()
 	if got := <-ch; got != j1 {
 		t.Fatalf("subscriber did not get the current job first")
 	}
-	h.publish(j2)
-	h.publish(j3) // the subscriber is slow: j2 is replaced
+	h.Publish(j2)
+	h.Publish(j3) // the subscriber is slow: j2 is replaced
 	if got := <-ch; got != j3 {
 		t.Fatalf("got job %d, want the newest (3)", got.ID)
 	}
 	cancel()
 	cancel()
-	h.publish(j1)
+	h.Publish(j1)
 	select {
 	case j := <-ch:
 		t.Fatalf("cancelled subscriber received job %d", j.ID)

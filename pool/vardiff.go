@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/adit-pool/adit/share"
 )
 
 // VardiffConfig sets the difficulty limits and the share rate vardiff aims for.
@@ -46,6 +48,10 @@ type vardiff struct {
 	windowStart time.Time
 	shares      int
 }
+
+// NewVardiff returns a difficulty controller for one session or channel
+// (share.Backend.NewVardiff) with cfg's limits and target interval.
+func NewVardiff(cfg *VardiffConfig) share.Vardiff { return newVardiff(cfg) }
 
 func newVardiff(cfg *VardiffConfig) *vardiff {
 	return &vardiff{cfg: cfg, min: cfg.Min, diff: cfg.Start}

@@ -150,6 +150,10 @@ type Declarer struct {
 	// Result, when set, sees each outcome: "" for a job the pool took, or
 	// the DeclareMiningJob or SetCustomMiningJob error code.
 	Result func(code string)
+	// OnJob, when set, is given each job the pool took: its Work on the
+	// channel and the declared job (on Run's goroutine, before the next
+	// template is declared).
+	OnJob func(w *sv2client.Work, j *jdclient.Job)
 	Log    *zap.Logger
 
 	mu   sync.Mutex
@@ -250,6 +254,9 @@ func (d *Declarer) Run(ctx context.Context, tpls *Templates) error {
 		}
 		d.jobs[w.JobID] = j
 		d.mu.Unlock()
+		if d.OnJob != nil {
+			d.OnJob(w, j)
+		}
 		log.Debug("custom job set", zap.Int64("height", j.Height), zap.Uint32("job", w.JobID),
 			zap.Int("txs", len(j.Txs)), zap.Int("excluded", len(j.Excluded)))
 	}

@@ -20,21 +20,22 @@ import (
 
 // Binaries are the project's commands built once per test binary.
 type Binaries struct {
-	Aditd, Miner, Ctl string
+	Aditd, Miner, Ctl, Proxy string
 }
 
-// Build compiles aditd, adit-miner and aditctl into dir.
+// Build compiles aditd, adit-miner, aditctl and adit-proxy into dir.
 func Build(dir string) (Binaries, error) {
 	b := Binaries{
 		Aditd: filepath.Join(dir, "aditd"),
 		Miner: filepath.Join(dir, "adit-miner"),
 		Ctl:   filepath.Join(dir, "aditctl"),
+		Proxy: filepath.Join(dir, "adit-proxy"),
 	}
 	root, err := moduleRoot()
 	if err != nil {
 		return b, err
 	}
-	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/aditd", "./cmd/adit-miner", "./cmd/aditctl")
+	cmd := exec.Command("go", "build", "-o", dir+"/", "./cmd/aditd", "./cmd/adit-miner", "./cmd/aditctl", "./cmd/adit-proxy")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return b, fmt.Errorf("go build: %v\n%s", err, out)

@@ -1,0 +1,163 @@
+package farm
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	"github.com/adit-pool/adit/pool"
+	"github.com/adit-pool/adit/pool/jdc"
+	"github.com/adit-pool/adit/pool/node"
+	"github.com/adit-pool/adit/sv2/keys"
+)
+
+// FileConfig is adit-proxy's TOML file (deploy/adit-proxy.example.toml
+// documents every key); secrets come from the environment.
+type FileConfig struct {
+	Pool    UpstreamConfig     `toml:"pool"`
+	Node    NodeConfig         `toml:"node"`
+	Policy  PolicyConfig       `toml:"policy"`
+	Stratum pool.StratumConfig `toml:"stratum"`
+	Vardiff pool.VardiffConfig `toml:"vardiff"`
+	HTTP    pool.HTTPConfig    `toml:"http"`
+	Log     pool.LogConfig     `toml:"log"`
+	// Retry is the pause before redialling the pool and before declaring a
+	// template again after stale-chain-tip.
+	Retry pool.Duration `toml:"retry"`
+	// MinerPrefix is how many extranonce bytes tell the farm's miners apart.
+	MinerPrefix int `toml:"miner_prefix"`
+	// Regtest is for test networks only: block_floor_difficulty must be
+	// the pool's, so proxy and pool agree on which shares are blocks.
+	Regtest pool.RegtestConfig `toml:"regtest"`
+}
+
+// UpstreamConfig is the pool, with Job Declaration.
+type UpstreamConfig struct {
+	JDS    string `toml:"jds"`
+	Mining string `toml:"mining"`
+	// AuthorityKey is the pool's authority public key (base58check).
+	AuthorityKey       string `toml:"authority_key"`
+	InsecureSkipVerify bool   `toml:"insecure_skip_verify"`
+	// User is what the pool credits: the farm's payout address.worker.
+	User string `toml:"user"`
+	// Hashrate is the farm's nominal hash rate in H/s (the pool's first
+	// target); 0 lets the pool start from its default.
+	Hashrate float64 `toml:"hashrate"`
+}
+
+// NodeConfig is the farm's own node (btcd or Bitcoin Core); its password
+// comes from ADIT_PROXY_NODE_PASSWORD.
+type NodeConfig struct {
+	URL     string        `toml:"url"`
+	User    string        `toml:"user"`
+	Timeout pool.Duration `toml:"timeout"`
+}
+
+// PolicyConfig is what the farm mines: its coinbase tag and the
+// transactions it leaves out (by txid, with their descendants).
+type PolicyConfig struct {
+	Tag          string   `toml:"tag"`
+	ExcludeTxids []string `toml:"exclude_txids"`
+}
+
+// DefaultFileConfig is the configuration before the file is read.
+func DefaultFileConfig() FileConfig {
+	d := pool.DefaultConfig()
+	return FileConfig{
+		Node:        NodeConfig{Timeout: pool.Duration(30 * time.Second)},
+		Policy:      PolicyConfig{Tag: "/adit-proxy/"},
+		Stratum:     d.Stratum,
+		Vardiff:     d.Vardiff,
+		HTTP:        pool.HTTPConfig{Listen: "127.0.0.1:9100"},
+		Log:         d.Log,
+		Retry:       pool.Duration(5 * time.Second),
+		MinerPrefix: 2,
+	}
+}
+
+// LoadConfig reads path over the defaults (unknown keys are an error) and
+// the node password from env.
+func LoadConfig(path string, env func(string) string) (FileConfig, string, error) {
+	cfg := DefaultFileConfig()
+	if path == "" {
+		return cfg, "", errors.New("adit-proxy needs -config")
+	}
+	md, err := toml.DecodeFile(path, &cfg)
+	if err != nil {
+		return cfg, "", fmt.Errorf("config %s: %w", path, err)
+	}
+	if un := md.Undecoded(); len(un) > 0 {
+		return cfg, "", fmt.Errorf("config %s: unknown keys %v", path, un)
+	}
+	return cfg, env("ADIT_PROXY_NODE_PASSWORD"), nil
+}
+
+// Farm checks the file and returns the farm's Config; nodePassword is the
+// farm node's RPC password.
+func (c FileConfig) Farm(nodePassword string) (Config, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.Pool.JDS == "" || c.Pool.Mining == "" {
+		bad("pool.jds and pool.mining are required")
+	}
+	if addr, _, _ := strings.Cut(c.Pool.User, "."); addr == "" {
+		bad("pool.user (the farm's address.worker) is required")
+	}
+	var authority *keys.PublicKey
+	switch {
+	case c.Pool.AuthorityKey != "":
+		k, err := keys.ParsePublicKey(c.Pool.AuthorityKey)
+		if err != nil {
+			bad("pool.authority_key: %v", err)
+		}
+		authority = &k
+	case !c.Pool.InsecureSkipVerify:
+		bad("pool.authority_key is required (insecure_skip_verify is for tests)")
+	}
+	exclude := map[chainhash.Hash]bool{}
+	for _, s := range c.Policy.ExcludeTxids {
+		h, err := node.ParseHash(s)
+		if err != nil {
+			bad("policy.exclude_txids: %v", err)
+			continue
+		}
+		exclude[h] = true
+	}
+	nc := node.Config{Name: "farm", URL: c.Node.URL, User: c.Node.User, Password: nodePassword, Timeout: c.Node.Timeout.D()}
+	if err := nc.Validate(); err != nil {
+		bad("node: %v", err)
+	}
+	if err := c.Vardiff.Validate(); err != nil {
+		bad("%v", err)
+	}
+	sc, err := c.Stratum.Server(c.Vardiff.Start)
+	if err == nil {
+		err = sc.Validate()
+	}
+	if err != nil {
+		bad("%v", err)
+	}
+	if c.Regtest.BlockFloorDifficulty < 0 {
+		bad("regtest.block_floor_difficulty must be >= 0")
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	return Config{
+		Upstream: jdc.DialConfig{JDS: c.Pool.JDS, Pool: c.Pool.Mining, Authority: authority,
+			InsecureSkipVerify: c.Pool.InsecureSkipVerify, User: c.Pool.User, Hashrate: float32(c.Pool.Hashrate),
+			Vendor: "adit-proxy"},
+		Node:        nc,
+		Tag:         c.Policy.Tag,
+		Exclude:     func(h chainhash.Hash) bool { return exclude[h] },
+		Retry:       c.Retry.D(),
+		Stratum:     sc,
+		Vardiff:     c.Vardiff,
+		MinerPrefix: c.MinerPrefix,
+		BlockFloor:  c.Regtest.BlockFloorDifficulty,
+	}, nil
+}
