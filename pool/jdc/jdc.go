@@ -154,7 +154,7 @@ type Declarer struct {
 	// channel and the declared job (on Run's goroutine, before the next
 	// template is declared).
 	OnJob func(w *sv2client.Work, j *jdclient.Job)
-	Log    *zap.Logger
+	Log   *zap.Logger
 
 	mu   sync.Mutex
 	jobs map[uint32]*jdclient.Job // by custom job id, the newest maxJobs
