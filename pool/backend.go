@@ -28,9 +28,9 @@ type backend struct {
 	shareLog  ShareLog // nil: shares are counted but not persisted
 	blocks    *blockKeeper
 	m         *metrics
-	hashrate  *hashrateWindow
+	hashrate  *HashrateWindow
 	// declaredRate and declarers follow the shares on declared jobs.
-	declaredRate *hashrateWindow
+	declaredRate *HashrateWindow
 	declarers    *declarers
 }
 
@@ -63,9 +63,9 @@ func (b *backend) SubscribeJobs() (<-chan *share.Job, func()) { return b.hub.Sub
 // acknowledged block share always has its block journaled.
 func (b *backend) Accept(ctx context.Context, rec *share.Record, res *share.Result) error {
 	rec.Instance = b.instance
-	b.hashrate.add(rec.Time, rec.AssignedDifficulty)
+	b.hashrate.Add(rec.Time, rec.AssignedDifficulty)
 	if rec.Declared {
-		b.declaredRate.add(rec.Time, rec.AssignedDifficulty)
+		b.declaredRate.Add(rec.Time, rec.AssignedDifficulty)
 		b.declarers.add(rec.Worker, rec.Time)
 	}
 	if res.Block {

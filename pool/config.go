@@ -11,6 +11,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
 
 	"github.com/adit-pool/adit/stratum"
 	"github.com/adit-pool/adit/stratum/srvconf"
@@ -488,4 +489,21 @@ func DecodeAddress(s string, params *chaincfg.Params) (btcutil.Address, error) {
 		return nil, fmt.Errorf("%q is not a %s address", s, params.Name)
 	}
 	return addr, nil
+}
+
+// AddressScript returns the output script of a Bitcoin address of any
+// network (mainnet, testnet3, signet, regtest): for tools that are told an
+// address without a network (a miner's solo address, a proxy's policy).
+func AddressScript(s string) ([]byte, error) {
+	if s == "" {
+		return nil, errors.New("no address")
+	}
+	for _, p := range []*chaincfg.Params{&chaincfg.MainNetParams, &chaincfg.TestNet3Params, &chaincfg.SigNetParams, &chaincfg.RegressionNetParams} {
+		a, err := btcutil.DecodeAddress(s, p)
+		if err != nil || !a.IsForNet(p) {
+			continue
+		}
+		return txscript.PayToAddrScript(a)
+	}
+	return nil, fmt.Errorf("%q is not a Bitcoin address", s)
 }

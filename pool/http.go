@@ -54,10 +54,10 @@ func (p *Pool) status(now time.Time) poolStatus {
 		s.Height, s.JobID = j.Height, j.ID
 		s.TemplateAgeSec = now.Sub(j.Created).Seconds()
 	}
-	s.Hashrate, s.SharesWindow = p.hashrate.rate(now)
+	s.Hashrate, s.SharesWindow = p.hashrate.Rate(now)
 	if p.jd != nil {
 		jd := &jdStatus{Endpoint: p.jd.Addr(), DeclaringWorkers: p.declarers.since(now.Add(-10 * time.Minute))}
-		jd.DeclaredHashrate, jd.DeclaredShares = p.declaredRate.rate(now)
+		jd.DeclaredHashrate, jd.DeclaredShares = p.declaredRate.Rate(now)
 		s.JobDeclaration = jd
 	}
 	return s

@@ -52,8 +52,8 @@ type Pool struct {
 	sv2          *sv2.Server     // nil when Stratum V2 is off
 	jd           *jobDeclaration // nil when Job Declaration is off
 	storage      *storage
-	hashrate     hashrateWindow
-	declaredRate hashrateWindow // shares on declared (JD) jobs
+	hashrate     HashrateWindow
+	declaredRate HashrateWindow // shares on declared (JD) jobs
 	declarers    declarers
 
 	mu       sync.Mutex

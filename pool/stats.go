@@ -8,9 +8,9 @@ import (
 	"github.com/adit-pool/adit/share"
 )
 
-// hashrateWindow estimates the pool's hashrate from accepted share
+// HashrateWindow estimates a hashrate (the pool's, a worker's) from accepted share
 // difficulties over the last ten minutes, in one-minute buckets.
-type hashrateWindow struct {
+type HashrateWindow struct {
 	mu      sync.Mutex
 	buckets [10]struct {
 		minute int64
@@ -19,7 +19,8 @@ type hashrateWindow struct {
 	}
 }
 
-func (w *hashrateWindow) add(now time.Time, difficulty float64) {
+// Add counts a share of difficulty at now.
+func (w *HashrateWindow) Add(now time.Time, difficulty float64) {
 	m := now.Unix() / 60
 	w.mu.Lock()
 	b := &w.buckets[m%int64(len(w.buckets))]
@@ -31,8 +32,8 @@ func (w *hashrateWindow) add(now time.Time, difficulty float64) {
 	w.mu.Unlock()
 }
 
-// rate returns hashes per second and the accepted shares in the window.
-func (w *hashrateWindow) rate(now time.Time) (hashesPerSecond float64, shares int64) {
+// Rate returns hashes per second and the accepted shares in the window.
+func (w *HashrateWindow) Rate(now time.Time) (hashesPerSecond float64, shares int64) {
 	m := now.Unix() / 60
 	var work float64
 	w.mu.Lock()

@@ -8,11 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil"
-	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/txscript"
 
+	"github.com/adit-pool/adit/pool"
 	"github.com/adit-pool/adit/pool/node"
 	"github.com/adit-pool/adit/share"
 )
@@ -66,7 +64,10 @@ func (f *jdFlags) apply(fc *fleetConfig) error {
 	case *f.floor < 0:
 		return errors.New("-jd-block-floor must not be negative")
 	}
-	script, err := addressScript(*f.solo)
+	if *f.solo == "" {
+		return errors.New("-jd needs -solo-address")
+	}
+	script, err := pool.AddressScript(*f.solo)
 	if err != nil {
 		return fmt.Errorf("-solo-address: %w", err)
 	}
@@ -100,20 +101,4 @@ func orEnv(v, env string) string {
 		return v
 	}
 	return os.Getenv(env)
-}
-
-// addressScript returns the output script of a Bitcoin address of any
-// network (mainnet, testnet, signet, regtest).
-func addressScript(s string) ([]byte, error) {
-	if s == "" {
-		return nil, errors.New("required with -jd")
-	}
-	for _, p := range []*chaincfg.Params{&chaincfg.MainNetParams, &chaincfg.TestNet3Params, &chaincfg.SigNetParams, &chaincfg.RegressionNetParams} {
-		a, err := btcutil.DecodeAddress(s, p)
-		if err != nil || !a.IsForNet(p) {
-			continue
-		}
-		return txscript.PayToAddrScript(a)
-	}
-	return nil, fmt.Errorf("%q is not a Bitcoin address", s)
 }

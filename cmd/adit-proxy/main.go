@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -74,6 +75,16 @@ func run() error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(f.Status())
+	})
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write([]byte(statusHTML))
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	log.Info("adit-proxy serving", zap.String("stratum", cfg.Stratum.Listen), zap.String("http", ln.Addr().String()),
@@ -89,3 +100,25 @@ func run() error {
 	log.Info("stopped")
 	return nil
 }
+
+// statusHTML is a dependency-free page polling /api/v1/status.
+const statusHTML = `<!doctype html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>adit-proxy</title>
+<style>body{font:15px system-ui,sans-serif;margin:2em;max-width:52em}td,th{padding:.2em 1em .2em 0;text-align:left}
+h1{font-size:1.4em}code{background:#eee;padding:0 .3em}</style></head>
+<body><h1>adit-proxy</h1>
+<table id="s"><tr><td>loading…</td></tr></table>
+<h2>Workers</h2><table id="w"></table>
+<p>Prometheus metrics: <a href="/metrics">/metrics</a> · JSON: <a href="/api/v1/status">/api/v1/status</a></p>
+<script>
+const esc=t=>String(t).replace(/[&<>"]/g,c=>({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"})[c]);
+const fmt=h=>{const u=["H/s","kH/s","MH/s","GH/s","TH/s","PH/s","EH/s"];let i=0;while(h>=1000&&i<u.length-1){h/=1000;i++}return h.toFixed(2)+" "+u[i]};
+async function tick(){try{const s=await (await fetch("/api/v1/status")).json();
+const rows=[["Mode",s.mode||"none working"],["Modes (preferred first)",s.modes.join(" → ")],["Pool",s.pool],["JDS",s.jds],
+["Farm node",s.node],["Stratum",s.stratum],["Height",s.height],["Hashrate (10 min)",fmt(s.hashrate_hs)]];
+document.getElementById("s").innerHTML=rows.map(r=>"<tr><td>"+r[0]+"</td><td><code>"+esc(r[1])+"</code></td></tr>").join("");
+document.getElementById("w").innerHTML="<tr><th>Worker</th><th>Hashrate</th><th>Shares</th><th>Last share</th></tr>"+
+(s.workers||[]).map(w=>"<tr><td>"+esc(w.name)+"</td><td>"+fmt(w.hashrate_hs)+"</td><td>"+w.shares+"</td><td>"+esc(w.last_share)+"</td></tr>").join("");
+}catch(e){}}
+tick();setInterval(tick,2000);
+</script></body></html>`

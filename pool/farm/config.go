@@ -33,6 +33,28 @@ type FileConfig struct {
 	// Regtest is for test networks only: block_floor_difficulty must be
 	// the pool's, so proxy and pool agree on which shares are blocks.
 	Regtest pool.RegtestConfig `toml:"regtest"`
+	// Modes are the modes in the order of preference: jd, pool, solo,
+	// backup (default: jd, pool, then solo with [solo] address, then
+	// backup with [backup] mining).
+	Modes  []string     `toml:"modes"`
+	Solo   SoloConfig   `toml:"solo"`
+	Backup BackupConfig `toml:"backup"`
+}
+
+// SoloConfig is solo mining on the farm's node, the fallback when no pool
+// works.
+type SoloConfig struct {
+	// Address is what solo blocks pay ("" leaves solo mode out).
+	Address string `toml:"address"`
+}
+
+// BackupConfig is a second pool, mined with its own jobs (no JD).
+type BackupConfig struct {
+	Mining             string  `toml:"mining"` // "" leaves backup mode out
+	AuthorityKey       string  `toml:"authority_key"`
+	InsecureSkipVerify bool    `toml:"insecure_skip_verify"`
+	User               string  `toml:"user"`
+	Hashrate           float64 `toml:"hashrate"`
 }
 
 // UpstreamConfig is the pool, with Job Declaration.
@@ -54,7 +76,10 @@ type UpstreamConfig struct {
 type NodeConfig struct {
 	URL     string        `toml:"url"`
 	User    string        `toml:"user"`
-	Timeout pool.Duration `toml:"timeout"`
+	Timeout pool.Duration `toml:"timeout"` // one RPC
+	// DownAfter is how long the node may not answer before jd and solo
+	// mode give up on it (the proxy falls back to pool jobs).
+	DownAfter pool.Duration `toml:"down_after"`
 }
 
 // PolicyConfig is what the farm mines: its coinbase tag and the
@@ -68,7 +93,7 @@ type PolicyConfig struct {
 func DefaultFileConfig() FileConfig {
 	d := pool.DefaultConfig()
 	return FileConfig{
-		Node:        NodeConfig{Timeout: pool.Duration(30 * time.Second)},
+		Node:        NodeConfig{Timeout: pool.Duration(30 * time.Second), DownAfter: pool.Duration(30 * time.Second)},
 		Policy:      PolicyConfig{Tag: "/adit-proxy/"},
 		Stratum:     d.Stratum,
 		Vardiff:     d.Vardiff,
@@ -107,16 +132,27 @@ func (c FileConfig) Farm(nodePassword string) (Config, error) {
 	if addr, _, _ := strings.Cut(c.Pool.User, "."); addr == "" {
 		bad("pool.user (the farm's address.worker) is required")
 	}
-	var authority *keys.PublicKey
-	switch {
-	case c.Pool.AuthorityKey != "":
-		k, err := keys.ParsePublicKey(c.Pool.AuthorityKey)
+	authority, err := authorityKey("pool", c.Pool.AuthorityKey, c.Pool.InsecureSkipVerify)
+	if err != nil {
+		bad("%v", err)
+	}
+	var backup *jdc.DialConfig
+	if b := c.Backup; b.Mining != "" {
+		k, err := authorityKey("backup", b.AuthorityKey, b.InsecureSkipVerify)
 		if err != nil {
-			bad("pool.authority_key: %v", err)
+			bad("%v", err)
 		}
-		authority = &k
-	case !c.Pool.InsecureSkipVerify:
-		bad("pool.authority_key is required (insecure_skip_verify is for tests)")
+		if b.User == "" {
+			b.User = c.Pool.User
+		}
+		backup = &jdc.DialConfig{Pool: b.Mining, Authority: k, InsecureSkipVerify: b.InsecureSkipVerify,
+			User: b.User, Hashrate: float32(b.Hashrate), Vendor: "adit-proxy"}
+	}
+	var solo []byte
+	if c.Solo.Address != "" {
+		if solo, err = pool.AddressScript(c.Solo.Address); err != nil {
+			bad("solo.address: %v", err)
+		}
 	}
 	exclude := map[chainhash.Hash]bool{}
 	for _, s := range c.Policy.ExcludeTxids {
@@ -134,6 +170,10 @@ func (c FileConfig) Farm(nodePassword string) (Config, error) {
 	if err := c.Vardiff.Validate(); err != nil {
 		bad("%v", err)
 	}
+	fc := Config{Modes: c.Modes, SoloScript: solo, Backup: backup}
+	if _, err := fc.modes(); err != nil {
+		bad("modes: %v", err)
+	}
 	sc, err := c.Stratum.Server(c.Vardiff.Start)
 	if err == nil {
 		err = sc.Validate()
@@ -148,6 +188,9 @@ func (c FileConfig) Farm(nodePassword string) (Config, error) {
 		return Config{}, errors.Join(errs...)
 	}
 	return Config{
+		Modes:      c.Modes,
+		Backup:     backup,
+		SoloScript: solo,
 		Upstream: jdc.DialConfig{JDS: c.Pool.JDS, Pool: c.Pool.Mining, Authority: authority,
 			InsecureSkipVerify: c.Pool.InsecureSkipVerify, User: c.Pool.User, Hashrate: float32(c.Pool.Hashrate),
 			Vendor: "adit-proxy"},
@@ -159,5 +202,22 @@ func (c FileConfig) Farm(nodePassword string) (Config, error) {
 		Vardiff:     c.Vardiff,
 		MinerPrefix: c.MinerPrefix,
 		BlockFloor:  c.Regtest.BlockFloorDifficulty,
+		NodeTimeout: c.Node.DownAfter.D(),
 	}, nil
+}
+
+// authorityKey parses section's authority_key, required unless
+// insecure_skip_verify.
+func authorityKey(section, key string, insecure bool) (*keys.PublicKey, error) {
+	switch {
+	case key != "":
+		k, err := keys.ParsePublicKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("%s.authority_key: %w", section, err)
+		}
+		return &k, nil
+	case !insecure:
+		return nil, fmt.Errorf("%s.authority_key is required (insecure_skip_verify is for tests)", section)
+	}
+	return nil, nil
 }
