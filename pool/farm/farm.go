@@ -638,7 +638,7 @@ func (f *Farm) publish(j *share.Job, u *upstream, w sv2client.Work, pad int) {
 }
 
 // poolJob is a share.Job for the pool's own job w (its transactions
-// unknown: the pool assembles a block found on it).
+// unknown, unless there are none: the pool assembles a block found on it).
 func poolJob(w *sv2client.Work) (*share.Job, error) {
 	height, err := coinbaseHeight(w.CoinbasePrefix)
 	if err != nil {
@@ -648,7 +648,8 @@ func poolJob(w *sv2client.Work) (*share.Job, error) {
 		Height: height, PrevHash: w.PrevHash, Version: w.Version, Bits: w.NBits,
 		NetworkTarget: share.TargetFromCompact(w.NBits), MinTime: w.MinNTime, CurTime: w.MinNTime,
 		CoinbasePrefix: w.CoinbasePrefix, CoinbaseSuffix: w.CoinbaseSuffix, ExtranonceSize: w.ExtranonceSize,
-		MerkleBranch: w.MerklePath, TransactionsUnknown: true,
+		// With no merkle path the block is the coinbase alone: known.
+		MerkleBranch: w.MerklePath, TransactionsUnknown: len(w.MerklePath) > 0,
 	}, nil
 }
 

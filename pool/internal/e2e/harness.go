@@ -231,10 +231,14 @@ poll = "200ms"
 }
 
 // Metrics scrapes /metrics into "name{labels}" → value.
-func (d *Daemon) Metrics() (map[string]float64, error) {
+func (d *Daemon) Metrics() (map[string]float64, error) { return Scrape(d.HTTPAddr) }
+
+// Scrape reads the Prometheus /metrics of the HTTP server at addr into
+// "name{labels}" → value.
+func Scrape(addr string) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.HTTPAddr+"/metrics", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, err
@@ -262,8 +266,11 @@ func (d *Daemon) Metrics() (map[string]float64, error) {
 }
 
 // Metric returns one series (0 when absent or unreachable).
-func (d *Daemon) Metric(series string) float64 {
-	m, err := d.Metrics()
+func (d *Daemon) Metric(series string) float64 { return ScrapeOne(d.HTTPAddr, series) }
+
+// ScrapeOne is one series of Scrape(addr), 0 when absent or unreachable.
+func ScrapeOne(addr, series string) float64 {
+	m, err := Scrape(addr)
 	if err != nil {
 		return 0
 	}

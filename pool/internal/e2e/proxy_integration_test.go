@@ -3,20 +3,25 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	"github.com/adit-pool/adit/pool"
 )
 
 // startProxy writes an adit-proxy configuration for a farm whose node is
 // farm, declaring to d for user, and starts it; it returns once the
-// downstream Stratum V1 port accepts.
-func startProxy(t *testing.T, d *JDDaemon, farmRPC NodeRPC, user, extra string) (proc *Process, stratumAddr, httpAddr string) {
+// downstream Stratum V1 port accepts. extra is appended to the file (its
+// own tables), nodeKeys to its [node] table.
+func startProxy(t *testing.T, d *JDDaemon, farmRPC NodeRPC, user, extra string, nodeKeys ...string) (proc *Process, stratumAddr, httpAddr string) {
 	t.Helper()
 	stratumAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	httpAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
@@ -31,6 +36,7 @@ user = %q
 [node]
 url = %q
 user = %q
+%s
 
 [stratum]
 listen = %q
@@ -48,7 +54,7 @@ listen = %q
 format = "json"
 level = "debug"
 %s
-`, d.JDAddr, d.SV2Addr, d.Authority, user, farmRPC.URL, farmRPC.User, stratumAddr,
+`, d.JDAddr, d.SV2Addr, d.Authority, user, farmRPC.URL, farmRPC.User, strings.Join(nodeKeys, "\n"), stratumAddr,
 		payoutShareDiff/4, payoutShareDiff/4, payoutShareDiff/4, httpAddr, extra)
 	path := filepath.Join(t.TempDir(), "adit-proxy.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
@@ -119,4 +125,136 @@ func TestProxyFarmBlocksLandAndGetPaid(t *testing.T) {
 	credits := checkBlocksCreditedOnce(t, env, pc)
 	checkPaidOut(t, env, pc, []TestAccount{farmAcct}, credits)
 	t.Logf("done in %v", time.Since(start).Round(time.Second))
+}
+
+// proxyMinersBehind starts n V1 miners behind the proxy at addr.
+func proxyMinersBehind(t *testing.T, addr string, n int) []*Process {
+	t.Helper()
+	var ms []*Process
+	for i := range n {
+		w := fmt.Sprintf("rig%d", i+1)
+		ms = append(ms, Start(t, "adit-miner "+w, bins.Miner, nil, "-pool", addr,
+			"-user", "farm."+w, "-threads", "1", "-share-rate", "8", "-json"))
+	}
+	return ms
+}
+
+// proxyMode is the proxy's running mode from its metrics ("" none).
+func proxyMode(httpAddr string) string {
+	m, err := Scrape(httpAddr)
+	if err != nil {
+		return ""
+	}
+	for _, mode := range []string{"jd", "pool", "solo", "backup"} {
+		if m[`adit_proxy_mode{mode="`+mode+`"}`] == 1 {
+			return mode
+		}
+	}
+	return ""
+}
+
+// TestProxyFallsBackToPoolJobsAndReturns: the pool refuses the farm's
+// declarations (at most 3 a minute per JD connection, then rate-limited),
+// the proxy falls back to the pool's own jobs, and returns to declaring
+// on a new connection. The farm's node follows the pool's chain (the
+// test copies P's blocks to M, as peering would). Shares of both modes are
+// credited to the farm.
+func TestProxyFallsBackToPoolJobsAndReturns(t *testing.T) {
+	p, m, pc, mc, _ := startJDPair(t)
+	env := NewPayoutEnv(t)
+	d := StartJDDaemon(t, bins, NodeRPC{URL: p.RPCURL, User: p.User, Password: p.Password},
+		env.Options(payoutSettings(jdBlockFloor)), "declarations_per_minute = 3\n")
+	farmAcct := NewTestAccount("farm-fallback")
+	_, addr, httpAddr := startProxy(t, d, NodeRPC{URL: m.RPCURL, User: m.User, Password: m.Password}, farmAcct.Address+".proxy",
+		fmt.Sprintf("\n[regtest]\nblock_floor_difficulty = %g\n", jdBlockFloor))
+	miners := proxyMinersBehind(t, addr, 2)
+	Eventually(t, 2*time.Minute, "a fallback to pool jobs and a return to JD", func() bool {
+		CopyChain(t, pc, mc)
+		m, err := Scrape(httpAddr)
+		return err == nil && m[`adit_proxy_mode_switches_total{mode="pool"}`] >= 1 && m[`adit_proxy_mode_switches_total{mode="jd"}`] >= 2 &&
+			proxyMode(httpAddr) == "jd"
+	})
+	for _, mp := range miners {
+		stopMiner(t, mp)
+	}
+	if v := d.Metric(`adit_jd_declarations_total{result="rate-limited"}`); v < 1 {
+		t.Errorf("the pool refused %v declarations as rate-limited", v)
+	}
+	Eventually(t, 30*time.Second, "the shares shipped to Postgres", func() bool {
+		return env.Count(t, `SELECT count(*) FROM shares WHERE NOT declared AND address = $1`, farmAcct.Address) > 0
+	})
+	declared := env.Count(t, `SELECT count(*) FROM shares WHERE declared AND address = $1`, farmAcct.Address)
+	pooled := env.Count(t, `SELECT count(*) FROM shares WHERE NOT declared AND address = $1`, farmAcct.Address)
+	t.Logf("farm shares in Postgres: %d on declared jobs, %d on the pool's jobs", declared, pooled)
+	if declared == 0 || pooled == 0 {
+		t.Errorf("want shares of both modes: %d declared, %d on pool jobs", declared, pooled)
+	}
+}
+
+// TestProxySoloWhilePoolIsDown: the pool is killed; the proxy falls back
+// (jd, then pool jobs, fail) to solo mining on the farm's node, whose blocks
+// pay [solo] address; when the pool is back the proxy declares again. The
+// solo blocks reach the pool's node as peering would (the test copies
+// them).
+func TestProxySoloWhilePoolIsDown(t *testing.T) {
+	ctx := context.Background()
+	_, pc, rpc := startNode(t)
+	m, mc, _ := startNode(t)
+	d := StartJDDaemon(t, bins, rpc, DaemonOptions{PayoutAddress: poolAddress,
+		Extra: fmt.Sprintf("[vardiff]\nstart = %g\nmin = %g\nmax = %g\n", payoutShareDiff, payoutShareDiff, payoutShareDiff)}, "")
+	_, addr, httpAddr := startProxy(t, d, NodeRPC{URL: m.RPCURL, User: m.User, Password: m.Password}, minerAddress1+".proxy",
+		fmt.Sprintf("\n[solo]\naddress = %q\n", minerAddress2))
+	miners := proxyMinersBehind(t, addr, 1)
+	Eventually(t, 60*time.Second, "2 blocks on declared jobs", func() bool { return d.Metric("adit_jd_blocks_found_total") >= 2 })
+
+	d.Kill()
+	solo, err := pool.AddressScript(minerAddress2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, 90*time.Second, "solo mode and 2 solo blocks on the farm's node", func() bool {
+		return proxyMode(httpAddr) == "solo" && len(poolBlocksOnChain(t, mc, solo)) >= 2
+	})
+	d2 := RestartDaemon(t, d.Daemon)
+	Eventually(t, 90*time.Second, "back to jd and a block on a declared job", func() bool {
+		CopyChain(t, mc, pc) // the solo blocks, as peering would bring them
+		return proxyMode(httpAddr) == "jd" && d2.Metric("adit_jd_blocks_found_total") >= 1
+	})
+	for _, p := range miners {
+		stopMiner(t, p)
+	}
+	tip, _ := mc.GetBlockCount(ctx)
+	t.Logf("farm node at %d with %d solo blocks; switches: %v", tip, len(poolBlocksOnChain(t, mc, solo)),
+		[]float64{ScrapeOne(httpAddr, `adit_proxy_mode_switches_total{mode="jd"}`),
+			ScrapeOne(httpAddr, `adit_proxy_mode_switches_total{mode="pool"}`),
+			ScrapeOne(httpAddr, `adit_proxy_mode_switches_total{mode="solo"}`)})
+}
+
+// TestProxyPoolJobsWhileFarmNodeIsDown: the farm's node stops; the proxy
+// gives up declaring ([node] down_after) and mines the pool's own jobs,
+// whose shares the pool credits to the farm.
+func TestProxyPoolJobsWhileFarmNodeIsDown(t *testing.T) {
+	p, m, _, _, _ := startJDPair(t)
+	env := NewPayoutEnv(t)
+	d := StartJDDaemon(t, bins, NodeRPC{URL: p.RPCURL, User: p.User, Password: p.Password},
+		env.Options(payoutSettings(jdBlockFloor)), "")
+	farmAcct := NewTestAccount("farm-nodedown")
+	_, addr, httpAddr := startProxy(t, d, NodeRPC{URL: m.RPCURL, User: m.User, Password: m.Password}, farmAcct.Address+".proxy",
+		fmt.Sprintf("\n[regtest]\nblock_floor_difficulty = %g\n", jdBlockFloor), `down_after = "3s"`)
+	miners := proxyMinersBehind(t, addr, 1)
+	Eventually(t, 60*time.Second, "declared shares", func() bool {
+		return proxyMode(httpAddr) == "jd" && d.Metric(`adit_shares_total{protocol="v2",result="accepted"}`) >= 3
+	})
+	m.Stop()
+	Eventually(t, 60*time.Second, "pool mode with the farm's node down", func() bool { return proxyMode(httpAddr) == "pool" })
+	before := d.Metric(`adit_shares_total{protocol="v2",result="accepted"}`)
+	Eventually(t, 60*time.Second, "shares on the pool's jobs", func() bool {
+		return d.Metric(`adit_shares_total{protocol="v2",result="accepted"}`) >= before+3
+	})
+	for _, mp := range miners {
+		stopMiner(t, mp)
+	}
+	Eventually(t, 30*time.Second, "3 farm shares on the pool's jobs in Postgres", func() bool {
+		return env.Count(t, `SELECT count(*) FROM shares WHERE NOT declared AND address = $1`, farmAcct.Address) >= 3
+	})
 }
