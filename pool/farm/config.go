@@ -12,6 +12,7 @@ import (
 	"github.com/adit-pool/adit/pool"
 	"github.com/adit-pool/adit/pool/jdc"
 	"github.com/adit-pool/adit/pool/node"
+	"github.com/adit-pool/adit/sv2/jdclient"
 	"github.com/adit-pool/adit/sv2/keys"
 )
 
@@ -153,7 +154,7 @@ func (c FileConfig) Farm(nodePassword string) (Config, error) {
 			Vendor: "adit-proxy"},
 		Node:        nc,
 		Tag:         c.Policy.Tag,
-		Exclude:     func(h chainhash.Hash) bool { return exclude[h] },
+		Exclude:     func(tx *jdclient.TemplateTx) bool { return exclude[tx.TxID] },
 		Retry:       c.Retry.D(),
 		Stratum:     sc,
 		Vardiff:     c.Vardiff,

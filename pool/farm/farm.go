@@ -52,7 +52,7 @@ type Config struct {
 	// Tag is the coinbase scriptSig tag; Exclude the transaction policy
 	// (a txid left out takes its descendants along).
 	Tag     string
-	Exclude func(txid chainhash.Hash) bool
+	Exclude func(tx *jdclient.TemplateTx) bool
 	// Retry is the pause before redialling the pool, and before declaring
 	// a template again after stale-chain-tip. Default 5 s.
 	Retry time.Duration
