@@ -7,12 +7,10 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"github.com/adit-pool/adit/pool"
 	"github.com/adit-pool/adit/pool/jdc"
 	"github.com/adit-pool/adit/pool/node"
-	"github.com/adit-pool/adit/sv2/jdclient"
 	"github.com/adit-pool/adit/sv2/keys"
 )
 
@@ -59,10 +57,20 @@ type NodeConfig struct {
 }
 
 // PolicyConfig is what the farm mines: its coinbase tag and the
-// transactions it leaves out (by txid, with their descendants).
+// transactions its node offers that it leaves out (see Policy). A
+// transaction left out takes its descendants in the template along.
 type PolicyConfig struct {
-	Tag          string   `toml:"tag"`
+	// Tag is pushed into the coinbase scriptSig after the height.
+	Tag string `toml:"tag"`
+	// ExcludeTxids are txids (hex, as the node prints them) left out.
 	ExcludeTxids []string `toml:"exclude_txids"`
+	// ExcludeScripts leaves out a transaction any output of which pays one
+	// of these: Bitcoin addresses (of any network) or output scripts in
+	// hex.
+	ExcludeScripts []string `toml:"exclude_scripts"`
+	// MinFeeRate (sat/vB, fractions allowed; 0: none) leaves out a
+	// transaction whose own fee over its virtual size is below it.
+	MinFeeRate float64 `toml:"min_fee_rate"`
 }
 
 // DefaultFileConfig is the configuration before the file is read.
@@ -119,14 +127,9 @@ func (c FileConfig) Farm(nodePassword string) (Config, error) {
 	case !c.Pool.InsecureSkipVerify:
 		bad("pool.authority_key is required (insecure_skip_verify is for tests)")
 	}
-	exclude := map[chainhash.Hash]bool{}
-	for _, s := range c.Policy.ExcludeTxids {
-		h, err := node.ParseHash(s)
-		if err != nil {
-			bad("policy.exclude_txids: %v", err)
-			continue
-		}
-		exclude[h] = true
+	policy, err := NewPolicy(c.Policy)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	nc := node.Config{Name: "farm", URL: c.Node.URL, User: c.Node.User, Password: nodePassword, Timeout: c.Node.Timeout.D()}
 	if err := nc.Validate(); err != nil {
@@ -154,7 +157,7 @@ func (c FileConfig) Farm(nodePassword string) (Config, error) {
 			Vendor: "adit-proxy"},
 		Node:        nc,
 		Tag:         c.Policy.Tag,
-		Exclude:     func(tx *jdclient.TemplateTx) bool { return exclude[tx.TxID] },
+		Exclude:     policy.Exclude,
 		Retry:       c.Retry.D(),
 		Stratum:     sc,
 		Vardiff:     c.Vardiff,
