@@ -18,6 +18,7 @@ import (
 	"github.com/adit-pool/adit/share"
 	sv2client "github.com/adit-pool/adit/sv2/client"
 	"github.com/adit-pool/adit/sv2/codec"
+	"github.com/adit-pool/adit/sv2/jdclient"
 )
 
 // jdConfig makes a miner a Job Declarator Client: it builds its own jobs
@@ -118,7 +119,7 @@ func (m *miner) soloUntilPool(ctx context.Context, nc *node.Client, tpls *jdc.Te
 // fallback, the pool or the JDS going away, or ctx's end.
 func (m *miner) poolJD(ctx context.Context, up *jdc.Upstream, nc *node.Client, tpls *jdc.Templates) error {
 	jd := m.cfg.JD
-	d := &jdc.Declarer{Up: up, Tag: jd.Tag, Exclude: func(h chainhash.Hash) bool { return jd.Exclude[h] },
+	d := &jdc.Declarer{Up: up, Tag: jd.Tag, Exclude: func(tx *jdclient.TemplateTx) bool { return jd.Exclude[tx.TxID] },
 		Retry: jd.Retry, Result: m.rec.jd.declared, Log: m.cfg.Log}
 	loop := func(ctx context.Context) error {
 		if err := d.Run(ctx, tpls); err != nil {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"github.com/adit-pool/adit/pool"
 	"github.com/adit-pool/adit/pool/jdc"
@@ -83,10 +82,20 @@ type NodeConfig struct {
 }
 
 // PolicyConfig is what the farm mines: its coinbase tag and the
-// transactions it leaves out (by txid, with their descendants).
+// transactions its node offers that it leaves out (see Policy). A
+// transaction left out takes its descendants in the template along.
 type PolicyConfig struct {
-	Tag          string   `toml:"tag"`
+	// Tag is pushed into the coinbase scriptSig after the height.
+	Tag string `toml:"tag"`
+	// ExcludeTxids are txids (hex, as the node prints them) left out.
 	ExcludeTxids []string `toml:"exclude_txids"`
+	// ExcludeScripts leaves out a transaction any output of which pays one
+	// of these: Bitcoin addresses (of any network) or output scripts in
+	// hex.
+	ExcludeScripts []string `toml:"exclude_scripts"`
+	// MinFeeRate (sat/vB, fractions allowed; 0: none) leaves out a
+	// transaction whose own fee over its virtual size is below it.
+	MinFeeRate float64 `toml:"min_fee_rate"`
 }
 
 // DefaultFileConfig is the configuration before the file is read.
@@ -154,14 +163,9 @@ func (c FileConfig) Farm(nodePassword string) (Config, error) {
 			bad("solo.address: %v", err)
 		}
 	}
-	exclude := map[chainhash.Hash]bool{}
-	for _, s := range c.Policy.ExcludeTxids {
-		h, err := node.ParseHash(s)
-		if err != nil {
-			bad("policy.exclude_txids: %v", err)
-			continue
-		}
-		exclude[h] = true
+	policy, err := NewPolicy(c.Policy)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	nc := node.Config{Name: "farm", URL: c.Node.URL, User: c.Node.User, Password: nodePassword, Timeout: c.Node.Timeout.D()}
 	if err := nc.Validate(); err != nil {
@@ -196,7 +200,7 @@ func (c FileConfig) Farm(nodePassword string) (Config, error) {
 			Vendor: "adit-proxy"},
 		Node:        nc,
 		Tag:         c.Policy.Tag,
-		Exclude:     func(h chainhash.Hash) bool { return exclude[h] },
+		Exclude:     policy.Exclude,
 		Retry:       c.Retry.D(),
 		Stratum:     sc,
 		Vardiff:     c.Vardiff,

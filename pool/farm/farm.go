@@ -79,9 +79,9 @@ type Config struct {
 	// SoloScript is what solo blocks pay; nil leaves solo mode out.
 	SoloScript []byte
 	// Tag is the coinbase scriptSig tag; Exclude the transaction policy
-	// (a txid left out takes its descendants along).
+	// (see Policy; a transaction left out takes its descendants along).
 	Tag     string
-	Exclude func(txid chainhash.Hash) bool
+	Exclude func(tx *jdclient.TemplateTx) bool
 	// Retry is the pause before probing a preferred mode again, and before
 	// declaring a template again after stale-chain-tip. Default 5 s.
 	Retry time.Duration

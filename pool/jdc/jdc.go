@@ -140,9 +140,9 @@ func (u *Upstream) ExtranonceSize() int {
 type Declarer struct {
 	Up *Upstream
 	// Policy: the coinbase tag and the transactions left out (with their
-	// descendants).
+	// descendants; see jdclient.BuildConfig.Exclude).
 	Tag     string
-	Exclude func(txid chainhash.Hash) bool
+	Exclude func(tx *jdclient.TemplateTx) bool
 	// Retry is how often a template refused with stale-chain-tip is
 	// declared again while no newer one comes: the pool's node may be a
 	// block behind the own node, which may not move for a while.

@@ -15,7 +15,6 @@ import (
 	"github.com/adit-pool/adit/pool/node"
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/sv2/jdclient"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 )
@@ -115,7 +114,7 @@ func proposalSetup(b *testing.B, args ...string) *proposal {
 	if len(tpl.Transactions) != proposeTxs {
 		b.Fatalf("template holds %d transactions, want %d", len(tpl.Transactions), proposeTxs)
 	}
-	build := func(tpl *node.Template, exclude func(chainhash.Hash) bool) []byte {
+	build := func(tpl *node.Template, exclude func(*jdclient.TemplateTx) bool) []byte {
 		const enSize = 12
 		j, err := jdclient.Build(tpl.Declarable(), jdPoolOutputs, jdclient.BuildConfig{Tag: "/adit-jd-bench/", ExtranonceSize: enSize, Exclude: exclude}, time.Now())
 		if err != nil {
@@ -127,7 +126,7 @@ func proposalSetup(b *testing.B, args ...string) *proposal {
 		share.PutHeader(&h, j.Version, &j.PrevHash, &root, j.MinNTime, j.NBits, 0)
 		return j.Share.Block(&h, en)
 	}
-	p := &proposal{c: c, full: build(tpl, nil), empty: build(tpl, func(chainhash.Hash) bool { return true })}
+	p := &proposal{c: c, full: build(tpl, nil), empty: build(tpl, func(*jdclient.TemplateTx) bool { return true })}
 	for _, blk := range [][]byte{p.full, p.empty} {
 		if reason, err := c.ProposeBlock(ctx, blk); reason != "" || err != nil {
 			b.Fatalf("proposal of a %d-byte block: %q, %v", len(blk), reason, err)

@@ -37,9 +37,11 @@ type BuildConfig struct {
 	// extranonce_prefix plus the miner's extranonce_size (1..32).
 	ExtranonceSize int
 	// Exclude, when not nil, is the JDC's transaction policy: a template
-	// transaction whose txid it reports is left out, and so is every
-	// template transaction spending an output of one left out.
-	Exclude func(txid chainhash.Hash) bool
+	// transaction it reports is left out, and so is every template
+	// transaction spending an output of one left out (Exclude is not asked
+	// about those). It sees the whole transaction and must not keep or
+	// modify it.
+	Exclude func(tx *TemplateTx) bool
 }
 
 // Job is a declared job: everything DeclareMiningJob and the matching
@@ -272,7 +274,7 @@ func Build(t *Template, poolOutputs []byte, cfg BuildConfig, now time.Time) (*Jo
 // in block order, the txids left out (those excluded and their
 // descendants in the template) and the coinbase value without the fees of
 // those left out.
-func selectTxs(t *Template, exclude func(chainhash.Hash) bool) ([]TemplateTx, []chainhash.Hash, int64, error) {
+func selectTxs(t *Template, exclude func(*TemplateTx) bool) ([]TemplateTx, []chainhash.Hash, int64, error) {
 	if exclude == nil {
 		return t.Transactions, nil, t.CoinbaseValue, nil
 	}
@@ -280,9 +282,10 @@ func selectTxs(t *Template, exclude func(chainhash.Hash) bool) ([]TemplateTx, []
 	var kept []TemplateTx
 	var excluded []chainhash.Hash
 	value := t.CoinbaseValue
-	for _, tx := range t.Transactions {
-		drop := exclude(tx.TxID)
-		if !drop && len(out) > 0 {
+	for i := range t.Transactions {
+		tx := &t.Transactions[i]
+		drop := false
+		if len(out) > 0 {
 			var msg wire.MsgTx
 			if err := msg.Deserialize(bytes.NewReader(tx.Data)); err != nil {
 				return nil, nil, 0, fmt.Errorf("jdclient: build: transaction %v: %w", tx.TxID, err)
@@ -291,8 +294,9 @@ func selectTxs(t *Template, exclude func(chainhash.Hash) bool) ([]TemplateTx, []
 				drop = drop || out[in.PreviousOutPoint.Hash]
 			}
 		}
+		drop = drop || exclude(tx)
 		if !drop {
-			kept = append(kept, tx)
+			kept = append(kept, *tx)
 			continue
 		}
 		out[tx.TxID] = true

@@ -150,15 +150,25 @@ func TestBuildLayout(t *testing.T) {
 }
 
 // TestBuildExclude: the policy's transaction and its descendant go, with
-// their fees; the pool's extra outputs keep their order and values.
+// their fees; the pool's extra outputs keep their order and values. The
+// policy sees each transaction whole, but not the descendant of one it
+// left out.
 func TestBuildExclude(t *testing.T) {
 	tpl := testTemplate(t)
 	a := tpl.Transactions[0].TxID
 	extra := wire.NewTxOut(1000, []byte{0x6a, 0x01, 0x01})
+	var asked []jdclient.TemplateTx
 	j, err := jdclient.Build(tpl, poolOutputs(t, extra), jdclient.BuildConfig{ExtranonceSize: 8,
-		Exclude: func(h chainhash.Hash) bool { return h == a }}, time.Now())
+		Exclude: func(tx *jdclient.TemplateTx) bool {
+			asked = append(asked, *tx)
+			return tx.TxID == a
+		}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if c := tpl.Transactions[2]; len(asked) != 2 || asked[0].TxID != a ||
+		asked[1].TxID != c.TxID || asked[1].Fee != c.Fee || !bytes.Equal(asked[1].Data, c.Data) {
+		t.Errorf("policy asked about %+v, want a and c whole (not a's child b)", asked)
 	}
 	if len(j.Txs) != 1 || !bytes.Equal(j.Txs[0], tpl.Transactions[2].Data) || len(j.Excluded) != 2 {
 		t.Fatalf("kept %d, excluded %v", len(j.Txs), j.Excluded)

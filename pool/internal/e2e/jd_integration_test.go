@@ -164,7 +164,7 @@ func TestIntegrationDeclaredJobBlock(t *testing.T) {
 	}
 	other := spend(cb3)
 	ex := parent.TxHash()
-	blk = mineAndSubmit("excluded", jdclient.BuildConfig{Exclude: func(h chainhash.Hash) bool { return h == ex }}, 1)
+	blk = mineAndSubmit("excluded", jdclient.BuildConfig{Exclude: func(tx *jdclient.TemplateTx) bool { return tx.TxID == ex }}, 1)
 	if len(blk.Transactions) != 2 || blk.Transactions[1].TxHash() != other.TxHash() {
 		t.Fatal("the excluded block does not hold just the unrelated transaction")
 	}
