@@ -15,6 +15,8 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"github.com/adit-pool/adit/pool"
+	"github.com/adit-pool/adit/share"
+	"github.com/adit-pool/adit/stratum/client"
 )
 
 // startProxy writes an adit-proxy configuration for a farm whose node is
@@ -106,8 +108,16 @@ func TestProxyFarmBlocksLandAndGetPaid(t *testing.T) {
 		}
 		return inBlock != "" && txBlock(t, mc, onlyM.TxHash()) == inBlock && d.Metric("adit_jd_blocks_found_total") >= 3
 	})
+	sendJunk(t, stratumAddr)
 	for _, mp := range miners {
 		stopMiner(t, mp)
+	}
+	// Junk never reaches the pool: every share it saw passed the proxy's
+	// checks.
+	for _, r := range []string{"job_not_found", "low_difficulty", "bad_extranonce", "bad_ntime", "duplicate"} {
+		if v := d.Metric(`adit_shares_total{protocol="v2",result="` + r + `"}`); v != 0 {
+			t.Errorf("the pool saw %v %s shares from the proxy", v, r)
+		}
 	}
 	t.Logf("blocks after %v: pool %v JD blocks, %v declared, %v v2 shares accepted", time.Since(start).Round(time.Second),
 		d.Metric("adit_jd_blocks_found_total"), d.Metric(`adit_jd_declarations_total{result="accepted"}`),
@@ -257,4 +267,50 @@ func TestProxyPoolJobsWhileFarmNodeIsDown(t *testing.T) {
 	Eventually(t, 30*time.Second, "3 farm shares on the pool's jobs in Postgres", func() bool {
 		return env.Count(t, `SELECT count(*) FROM shares WHERE NOT declared AND address = $1`, farmAcct.Address) >= 3
 	})
+}
+
+// sendJunk submits shares a miner must never get credit for, through a V1
+// connection to the proxy: an unknown job, a short extranonce2, a hash far
+// above the target (the nonce that fails it), and a duplicate. Each is
+// refused by the proxy itself.
+func sendJunk(t *testing.T, addr string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Config{Addr: addr, Username: "farm.junk", Password: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var w *client.Work
+	select {
+	case w = <-c.Work():
+	case <-ctx.Done():
+		t.Fatal("no work from the proxy")
+	}
+	en2 := make([]byte, w.Extranonce2Size)
+	root, _ := w.MerkleRoot(nil, en2)
+	var h share.Header
+	low := uint32(0)
+	for ; ; low++ { // a nonce whose hash misses the share target
+		w.Header(&h, &root, w.NTime, low, 0)
+		if hash := share.DoubleSHA256(h[:]); !w.Target.Met(&hash) {
+			break
+		}
+	}
+	for _, j := range []struct {
+		name  string
+		job   string
+		en2   []byte
+		nonce uint32
+	}{
+		{"unknown job", "deadbeef", en2, low},
+		{"short extranonce2", w.JobID, en2[1:], low},
+		{"low difficulty", w.JobID, en2, low},
+	} {
+		ok, rerr, err := c.Submit(ctx, "farm.junk", j.job, j.en2, w.NTime, j.nonce, nil)
+		if err != nil || ok || rerr == nil {
+			t.Errorf("%s: accepted %v, %v, %v", j.name, ok, rerr, err)
+		}
+	}
 }
