@@ -15,6 +15,9 @@ import (
 
 	"github.com/adit-pool/adit/stratum"
 	"github.com/adit-pool/adit/stratum/srvconf"
+	"github.com/adit-pool/adit/sv2"
+	"github.com/adit-pool/adit/sv2/keys"
+	"github.com/adit-pool/adit/sv2/noise"
 )
 
 // Config is the daemon's whole configuration: a TOML file, then ADIT_*
@@ -506,4 +509,26 @@ func AddressScript(s string) ([]byte, error) {
 		return txscript.PayToAddrScript(a)
 	}
 	return nil, fmt.Errorf("%q is not a Bitcoin address", s)
+}
+
+// Server is the Stratum V2 server's configuration (defaults applied) for
+// this section, and the key source of its Noise certificates (the
+// authority key read from authority_key_file), which a JDS beside it
+// shares. listen "" serves the plaintext port alone.
+func (c SV2Config) Server() (sv2.Config, noise.KeySource, error) {
+	authority, err := keys.LoadSecretKeyFile(c.AuthorityKeyFile)
+	if err != nil {
+		return sv2.Config{}, nil, fmt.Errorf("sv2.authority_key_file: %w", err)
+	}
+	listen := c.Listen
+	if listen == "" {
+		listen = "-" // plaintext only
+	}
+	return sv2.Config{
+		Listen:          listen,
+		PlaintextListen: c.PlaintextListen,
+		Limits:          c.Limits(),
+		SuccessBatch:    c.SuccessBatch,
+		SuccessInterval: c.SuccessInterval.D(),
+	}.WithDefaults(), &noise.KeyRotator{Authority: authority, Validity: c.CertificateValidity.D()}, nil
 }

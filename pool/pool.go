@@ -18,7 +18,6 @@ import (
 	"github.com/adit-pool/adit/share/blocklog"
 	"github.com/adit-pool/adit/stratum"
 	"github.com/adit-pool/adit/sv2"
-	"github.com/adit-pool/adit/sv2/keys"
 	"github.com/adit-pool/adit/sv2/noise"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/prometheus/client_golang/prometheus"
@@ -189,19 +188,18 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 		return nil, err
 	}
 	if cfg.SV2.Listen != "" || cfg.SV2.PlaintextListen != "" {
-		authority, err := keys.LoadSecretKeyFile(cfg.SV2.AuthorityKeyFile)
+		sc, keySource, err := cfg.SV2.Server()
 		if err != nil {
-			return nil, fmt.Errorf("sv2.authority_key_file: %w", err)
+			return nil, err
 		}
 		// One key source: the JDS presents the mining port's certificates.
-		keySource := &noise.KeyRotator{Authority: authority, Validity: cfg.SV2.CertificateValidity.D()}
 		if cfg.JD.Listen != "" {
 			p.jd, err = newJobDeclaration(&p.cfg, params, nodes, p.backend, submitter, keySource, script, log.Named("jd"), deps.Registerer)
 			if err != nil {
 				return nil, err
 			}
 		}
-		if p.sv2, err = p.newSV2Server(deps, keySource); err != nil {
+		if p.sv2, err = p.newSV2Server(deps, sc, keySource); err != nil {
 			return nil, err
 		}
 	}
@@ -210,19 +208,8 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 
 // newSV2Server builds the Stratum V2 server on the same validator and
 // backend as Stratum V1.
-func (p *Pool) newSV2Server(deps Deps, keySource noise.KeySource) (*sv2.Server, error) {
-	c := p.cfg.SV2
-	listen := c.Listen
-	if listen == "" {
-		listen = "-" // plaintext only
-	}
-	return sv2.NewServer(sv2.Config{
-		Listen:          listen,
-		PlaintextListen: c.PlaintextListen,
-		Limits:          c.Limits(),
-		SuccessBatch:    c.SuccessBatch,
-		SuccessInterval: c.SuccessInterval.D(),
-	}.WithDefaults(), sv2.Deps{
+func (p *Pool) newSV2Server(deps Deps, sc sv2.Config, keySource noise.KeySource) (*sv2.Server, error) {
+	return sv2.NewServer(sc, sv2.Deps{
 		Validator:   p.validator,
 		Backend:     p.backend,
 		Keys:        keySource,

@@ -11,7 +11,9 @@ import (
 	"github.com/adit-pool/adit/pool"
 	"github.com/adit-pool/adit/pool/jdc"
 	"github.com/adit-pool/adit/pool/node"
+	"github.com/adit-pool/adit/sv2"
 	"github.com/adit-pool/adit/sv2/keys"
+	"github.com/adit-pool/adit/sv2/noise"
 )
 
 // FileConfig is adit-proxy's TOML file (deploy/adit-proxy.example.toml
@@ -21,6 +23,9 @@ type FileConfig struct {
 	Node    NodeConfig         `toml:"node"`
 	Policy  PolicyConfig       `toml:"policy"`
 	Stratum pool.StratumConfig `toml:"stratum"`
+	// SV2 is an optional downstream Stratum V2 listener (the farm's own
+	// authority key, made with aditctl sv2-keygen).
+	SV2     pool.SV2Config     `toml:"sv2"`
 	Vardiff pool.VardiffConfig `toml:"vardiff"`
 	HTTP    pool.HTTPConfig    `toml:"http"`
 	Log     pool.LogConfig     `toml:"log"`
@@ -188,11 +193,25 @@ func (c FileConfig) Farm(nodePassword string) (Config, error) {
 	if c.Regtest.BlockFloorDifficulty < 0 {
 		bad("regtest.block_floor_difficulty must be >= 0")
 	}
+	var sv2c *sv2.Config
+	var sv2keys noise.KeySource
+	if c.SV2.Listen != "" || c.SV2.PlaintextListen != "" {
+		v2, ks, err := c.SV2.Server()
+		if err == nil {
+			err = v2.Validate()
+		}
+		if err != nil {
+			bad("%v", err)
+		}
+		sv2c, sv2keys = &v2, ks
+	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
 	return Config{
 		Modes:      c.Modes,
+		SV2:        sv2c,
+		SV2Keys:    sv2keys,
 		Backup:     backup,
 		SoloScript: solo,
 		Upstream: jdc.DialConfig{JDS: c.Pool.JDS, Pool: c.Pool.Mining, Authority: authority,

@@ -49,9 +49,11 @@ import (
 	"github.com/adit-pool/adit/pool/template"
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/stratum"
+	"github.com/adit-pool/adit/sv2"
 	sv2client "github.com/adit-pool/adit/sv2/client"
 	"github.com/adit-pool/adit/sv2/codec"
 	"github.com/adit-pool/adit/sv2/jdclient"
+	"github.com/adit-pool/adit/sv2/noise"
 )
 
 // Mode names.
@@ -89,6 +91,10 @@ type Config struct {
 	// difficulty.
 	Stratum stratum.Config
 	Vardiff pool.VardiffConfig
+	// SV2, when set, is a downstream Stratum V2 listener too (standard and
+	// extended channels), with SV2Keys the farm's own Noise certificates.
+	SV2     *sv2.Config
+	SV2Keys noise.KeySource
 	// MinerPrefix is how many extranonce bytes tell the downstream miners
 	// apart (1 to 4, default 2: 65,536 miners).
 	MinerPrefix int
@@ -110,6 +116,7 @@ type Farm struct {
 	ids        *share.JobIDs
 	hub        *pool.JobHub
 	stratum    *stratum.Server
+	sv2        *sv2.Server // nil without Config.SV2
 	nc         *node.Client
 	tpls       *jdc.Templates
 	slots      *slots
@@ -219,10 +226,21 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Farm, error) 
 	}
 	f.stratum, err = stratum.NewServer(sc, stratum.Deps{
 		Validator: f.validator, Backend: f, Log: log.Named("stratum"), Registerer: reg,
-		Shares: m.downstream, Connections: m.connections,
+		Shares:      m.downstream.MustCurryWith(prometheus.Labels{"protocol": share.ProtocolV1.String()}),
+		Connections: m.connections.WithLabelValues(share.ProtocolV1.String()),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("farm: %w", err)
+	}
+	if cfg.SV2 != nil {
+		f.sv2, err = sv2.NewServer(*cfg.SV2, sv2.Deps{
+			Validator: f.validator, Backend: f, Keys: cfg.SV2Keys, Log: log.Named("sv2"), Registerer: reg,
+			Shares:      m.downstream.MustCurryWith(prometheus.Labels{"protocol": share.ProtocolV2.String()}),
+			Connections: m.connections.WithLabelValues(share.ProtocolV2.String()),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("farm: %w", err)
+		}
 	}
 	return f, nil
 }
@@ -256,8 +274,18 @@ func (c Config) modes() ([]string, error) {
 	return modes, nil
 }
 
-// Addr is the downstream listener's address once Run listens (nil before).
+// Addr is the downstream V1 listener's address once Run listens (nil
+// before).
 func (f *Farm) Addr() net.Addr { return f.stratum.Addr() }
+
+// SV2Addr is the downstream V2 listener's address once Run listens (nil
+// before or without one).
+func (f *Farm) SV2Addr() net.Addr {
+	if f.sv2 == nil {
+		return nil
+	}
+	return f.sv2.Addr()
+}
 
 // Mode is the running mode, "" while none works.
 func (f *Farm) Mode() string {
@@ -272,6 +300,9 @@ func (f *Farm) Run(ctx context.Context) error {
 	defer f.nc.Close()
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.stratum.Run(ctx) })
+	if f.sv2 != nil {
+		g.Go(func() error { return f.sv2.Run(ctx) })
+	}
 	g.Go(func() error { f.tpls.Watch(ctx, f.nc, f.log.Named("templates")); return nil })
 	g.Go(func() error { f.supervise(ctx); return nil })
 	return g.Wait()
@@ -769,6 +800,7 @@ type Status struct {
 	Workers    []WorkerStatus `json:"workers"`
 	Hashrate   float64        `json:"hashrate_hs"` // the workers' sum, 10 minutes
 	Downstream string         `json:"stratum"`
+	SV2        string         `json:"stratum_v2,omitempty"`
 }
 
 // Status returns the farm's state now.
@@ -777,6 +809,9 @@ func (f *Farm) Status() Status {
 		Node: f.cfg.Node.URL, Workers: f.workers.list(time.Now())}
 	if a := f.Addr(); a != nil {
 		st.Downstream = a.String()
+	}
+	if a := f.SV2Addr(); a != nil {
+		st.SV2 = a.String()
 	}
 	if j := f.hub.Latest(); j != nil {
 		st.Height = j.Height

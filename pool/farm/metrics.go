@@ -13,8 +13,8 @@ import (
 )
 
 type metrics struct {
-	downstream  *prometheus.CounterVec // the V1 server's shares, by result
-	connections prometheus.Gauge
+	downstream  *prometheus.CounterVec // the downstream servers' shares, by protocol and result
+	connections *prometheus.GaugeVec   // by protocol
 	broadcast   prometheus.Histogram
 	forwarded   prometheus.Counter
 	results     *prometheus.CounterVec
@@ -48,10 +48,11 @@ func newMetrics(reg prometheus.Registerer, modes []string) (*metrics, error) {
 		reasons = append(reasons, r.String())
 	}
 	m := &metrics{
-		downstream: srvmetrics.CounterVec("adit_proxy_downstream_shares_total",
-			"Shares from the farm's miners, by result (validated locally).", "result", reasons...),
-		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "adit_proxy_downstream_connections",
-			Help: "Open downstream Stratum V1 connections."}),
+		// (downstream: every protocol × reason is created below.)
+		downstream: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "adit_proxy_downstream_shares_total",
+			Help: "Shares from the farm's miners, by protocol and result (validated locally)."}, []string{"protocol", "result"}),
+		connections: srvmetrics.GaugeVec("adit_proxy_downstream_connections",
+			"Open downstream connections, by protocol.", "protocol", share.ProtocolV1.String(), share.ProtocolV2.String()),
 		broadcast: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "adit_proxy_job_broadcast_seconds",
 			Help: "Time to hand a new job to every downstream session.", Buckets: prometheus.ExponentialBuckets(1e-5, 4, 10)}),
 		forwarded: prometheus.NewCounter(prometheus.CounterOpts{Name: "adit_proxy_forwarded_shares_total",
@@ -69,6 +70,11 @@ func newMetrics(reg prometheus.Registerer, modes []string) (*metrics, error) {
 			"1 for the running mode (jd, pool, solo, backup), 0 for the others; all 0 while none works.", "mode", modes...),
 		switches: srvmetrics.CounterVec("adit_proxy_mode_switches_total",
 			"Switches into each mode (fallbacks and returns).", "mode", modes...),
+	}
+	for _, p := range []share.Protocol{share.ProtocolV1, share.ProtocolV2} {
+		for _, r := range reasons {
+			m.downstream.WithLabelValues(p.String(), r)
+		}
 	}
 	if reg != nil {
 		if err := srvmetrics.Register(reg, m.downstream, m.connections, m.broadcast, m.forwarded, m.results,

@@ -314,3 +314,35 @@ func sendJunk(t *testing.T, addr string) {
 		}
 	}
 }
+
+// TestProxyServesSV2Miners: Stratum V2 miners (a standard and an extended
+// channel, Noise with the farm's own authority key) behind the proxy mine
+// the farm's declared jobs beside a V1 miner; their shares reach the pool
+// on the proxy's one channel and blocks land.
+func TestProxyServesSV2Miners(t *testing.T) {
+	p, m, _, _, _ := startJDPair(t)
+	d := StartJDDaemon(t, bins, NodeRPC{URL: p.RPCURL, User: p.User, Password: p.Password}, DaemonOptions{PayoutAddress: poolAddress,
+		Extra: fmt.Sprintf("[vardiff]\nstart = %g\nmin = %g\nmax = %g\n\n[regtest]\nblock_floor_difficulty = %g\n",
+			payoutShareDiff, payoutShareDiff, payoutShareDiff, jdBlockFloor)}, "")
+	keyFile, authority := SV2Key(t, bins)
+	sv2Addr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
+	_, addr, httpAddr := startProxy(t, d, NodeRPC{URL: m.RPCURL, User: m.User, Password: m.Password}, minerAddress1+".proxy",
+		fmt.Sprintf("\n[regtest]\nblock_floor_difficulty = %g\n\n[sv2]\nlisten = %q\nauthority_key_file = %q\n", jdBlockFloor, sv2Addr, keyFile))
+	miners := proxyMinersBehind(t, addr, 1)
+	for _, ch := range []string{"standard", "extended"} {
+		miners = append(miners, Start(t, "adit-miner sv2 "+ch, bins.Miner, nil, "-sv2", "-pool", sv2Addr, "-authority-key", authority,
+			"-channel", ch, "-user", "farm."+ch, "-threads", "1", "-share-rate", "8", "-json"))
+	}
+	Eventually(t, 90*time.Second, "V2 miners' shares through the proxy and 2 JD blocks", func() bool {
+		return ScrapeOne(httpAddr, `adit_proxy_downstream_shares_total{protocol="v2",result="accepted"}`) >= 10 &&
+			ScrapeOne(httpAddr, `adit_proxy_downstream_connections{protocol="v2"}`) == 2 &&
+			d.Metric("adit_jd_blocks_found_total") >= 2
+	})
+	for _, mp := range miners {
+		stopMiner(t, mp)
+	}
+	t.Logf("proxy: %v V1 and %v V2 downstream shares, %v forwarded; pool: %v JD blocks",
+		ScrapeOne(httpAddr, `adit_proxy_downstream_shares_total{protocol="v1",result="accepted"}`),
+		ScrapeOne(httpAddr, `adit_proxy_downstream_shares_total{protocol="v2",result="accepted"}`),
+		ScrapeOne(httpAddr, "adit_proxy_forwarded_shares_total"), d.Metric("adit_jd_blocks_found_total"))
+}
