@@ -148,20 +148,10 @@ func TestMisbehavingClient(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{
+	c, w := dialV1(ctx, t, client.Config{
 		Addr: d.StratumAddr, Username: minerAddress1 + ".script", Password: "x",
 		SuggestDifficulty: 0.0001, VersionRolling: true,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var w *client.Work
-	select {
-	case w = <-c.Work():
-	case <-ctx.Done():
-		t.Fatal("no work")
-	}
 	worker := minerAddress1 + ".script"
 	meets := func(h *[32]byte) bool { return w.Target.Met(h) }
 	sol, ok := Search(w, 1, 50_000_000, meets)

@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/adit-pool/adit/pool"
+	"github.com/adit-pool/adit/pool/internal/regtest"
+	"github.com/adit-pool/adit/pool/node"
 	"github.com/adit-pool/adit/share"
 	"github.com/adit-pool/adit/stratum/client"
 )
@@ -76,6 +79,35 @@ level = "debug"
 	return proc, stratumAddr, httpAddr
 }
 
+// farmWorld is a farm behind adit-proxy and the pool it declares to: the
+// pool's node P and the farm's node M (startJDPair), Postgres with payouts,
+// aditd with JD, and the proxy for the farm's account.
+type farmWorld struct {
+	p, m           *regtest.Node
+	pc, mc         *node.Client
+	onlyM          *wire.MsgTx
+	env            *PayoutEnv
+	d              *JDDaemon
+	farm           TestAccount
+	proxy          *Process
+	stratum, httpd string
+}
+
+// startFarm starts a farmWorld with a shared regtest block floor; jdExtra
+// goes to the pool's [jd], proxyExtra and nodeKeys to the proxy's file and
+// its [node] table.
+func startFarm(t *testing.T, name, jdExtra, proxyExtra string, nodeKeys ...string) *farmWorld {
+	t.Helper()
+	w := &farmWorld{farm: NewTestAccount(name)}
+	w.p, w.m, w.pc, w.mc, w.onlyM = startJDPair(t)
+	w.env = NewPayoutEnv(t)
+	w.d = StartJDDaemon(t, bins, NodeRPC{URL: w.p.RPCURL, User: w.p.User, Password: w.p.Password},
+		w.env.Options(payoutSettings(jdBlockFloor)), jdExtra)
+	w.proxy, w.stratum, w.httpd = startProxy(t, w.d, NodeRPC{URL: w.m.RPCURL, User: w.m.User, Password: w.m.Password},
+		w.farm.Address+".proxy", fmt.Sprintf("\n[regtest]\nblock_floor_difficulty = %g\n", jdBlockFloor)+proxyExtra, nodeKeys...)
+	return w
+}
+
 // TestProxyFarmBlocksLandAndGetPaid: two unmodified-protocol Stratum V1
 // miners (adit-miner) behind adit-proxy mine the farm's own templates: the
 // proxy builds them from the farm's node M, whose mempool has a
@@ -86,13 +118,8 @@ level = "debug"
 // PPLNS reference says and paid out.
 func TestProxyFarmBlocksLandAndGetPaid(t *testing.T) {
 	start := time.Now()
-	p, m, pc, mc, onlyM := startJDPair(t)
-	env := NewPayoutEnv(t)
-	d := StartJDDaemon(t, bins, NodeRPC{URL: p.RPCURL, User: p.User, Password: p.Password},
-		env.Options(payoutSettings(jdBlockFloor)), "")
-	farmAcct := NewTestAccount("farm")
-	proxy, stratumAddr, _ := startProxy(t, d, NodeRPC{URL: m.RPCURL, User: m.User, Password: m.Password}, farmAcct.Address+".proxy",
-		fmt.Sprintf("\n[regtest]\nblock_floor_difficulty = %g\n", jdBlockFloor))
+	w := startFarm(t, "farm", "", "")
+	pc, mc, onlyM, env, d, farmAcct, proxy, stratumAddr := w.pc, w.mc, w.onlyM, w.env, w.d, w.farm, w.proxy, w.stratum
 	var miners []*Process
 	for _, w := range []string{"rig1", "rig2"} {
 		miners = append(miners, Start(t, "adit-miner "+w, bins.Miner, nil, "-pool", stratumAddr,
@@ -170,13 +197,8 @@ func proxyMode(httpAddr string) string {
 // test copies P's blocks to M, as peering would). Shares of both modes are
 // credited to the farm.
 func TestProxyFallsBackToPoolJobsAndReturns(t *testing.T) {
-	p, m, pc, mc, _ := startJDPair(t)
-	env := NewPayoutEnv(t)
-	d := StartJDDaemon(t, bins, NodeRPC{URL: p.RPCURL, User: p.User, Password: p.Password},
-		env.Options(payoutSettings(jdBlockFloor)), "declarations_per_minute = 3\n")
-	farmAcct := NewTestAccount("farm-fallback")
-	_, addr, httpAddr := startProxy(t, d, NodeRPC{URL: m.RPCURL, User: m.User, Password: m.Password}, farmAcct.Address+".proxy",
-		fmt.Sprintf("\n[regtest]\nblock_floor_difficulty = %g\n", jdBlockFloor))
+	w := startFarm(t, "farm-fallback", "declarations_per_minute = 3\n", "")
+	pc, mc, env, d, farmAcct, addr, httpAddr := w.pc, w.mc, w.env, w.d, w.farm, w.stratum, w.httpd
 	miners := proxyMinersBehind(t, addr, 2)
 	Eventually(t, 2*time.Minute, "a fallback to pool jobs and a return to JD", func() bool {
 		CopyChain(t, pc, mc)
@@ -244,13 +266,8 @@ func TestProxySoloWhilePoolIsDown(t *testing.T) {
 // gives up declaring ([node] down_after) and mines the pool's own jobs,
 // whose shares the pool credits to the farm.
 func TestProxyPoolJobsWhileFarmNodeIsDown(t *testing.T) {
-	p, m, _, _, _ := startJDPair(t)
-	env := NewPayoutEnv(t)
-	d := StartJDDaemon(t, bins, NodeRPC{URL: p.RPCURL, User: p.User, Password: p.Password},
-		env.Options(payoutSettings(jdBlockFloor)), "")
-	farmAcct := NewTestAccount("farm-nodedown")
-	_, addr, httpAddr := startProxy(t, d, NodeRPC{URL: m.RPCURL, User: m.User, Password: m.Password}, farmAcct.Address+".proxy",
-		fmt.Sprintf("\n[regtest]\nblock_floor_difficulty = %g\n", jdBlockFloor), `down_after = "3s"`)
+	w := startFarm(t, "farm-nodedown", "", "", `down_after = "3s"`)
+	m, env, d, farmAcct, addr, httpAddr := w.m, w.env, w.d, w.farm, w.stratum, w.httpd
 	miners := proxyMinersBehind(t, addr, 1)
 	Eventually(t, 60*time.Second, "declared shares", func() bool {
 		return proxyMode(httpAddr) == "jd" && d.Metric(`adit_shares_total{protocol="v2",result="accepted"}`) >= 3
@@ -277,17 +294,7 @@ func sendJunk(t *testing.T, addr string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Config{Addr: addr, Username: "farm.junk", Password: "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	var w *client.Work
-	select {
-	case w = <-c.Work():
-	case <-ctx.Done():
-		t.Fatal("no work from the proxy")
-	}
+	c, w := dialV1(ctx, t, client.Config{Addr: addr, Username: "farm.junk", Password: "x"})
 	en2 := make([]byte, w.Extranonce2Size)
 	root, _ := w.MerkleRoot(nil, en2)
 	var h share.Header
@@ -345,4 +352,22 @@ func TestProxyServesSV2Miners(t *testing.T) {
 		ScrapeOne(httpAddr, `adit_proxy_downstream_shares_total{protocol="v1",result="accepted"}`),
 		ScrapeOne(httpAddr, `adit_proxy_downstream_shares_total{protocol="v2",result="accepted"}`),
 		ScrapeOne(httpAddr, "adit_proxy_forwarded_shares_total"), d.Metric("adit_jd_blocks_found_total"))
+}
+
+// dialV1 connects a Stratum V1 client (closed at the test's end) and waits
+// for its first work.
+func dialV1(ctx context.Context, t *testing.T, cfg client.Config) (*client.Client, *client.Work) {
+	t.Helper()
+	c, err := client.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	select {
+	case w := <-c.Work():
+		return c, w
+	case <-ctx.Done():
+		t.Fatalf("no work from %s", cfg.Addr)
+		return nil, nil
+	}
 }
