@@ -124,11 +124,14 @@ type Farm struct {
 	workers    *workers
 	extranonce int // every local job's extranonce area
 
-	mu    sync.Mutex
-	mode  string               // the running mode, "" while none works
-	jobs  map[uint32]*localJob // by local job id, the newest maxJobs
-	order []uint32             // local job ids, oldest first
-	prev  [32]byte             // the newest local job's prev hash
+	mu      sync.Mutex
+	runs    uint64               // mode runs started
+	owner   uint64               // the run whose jobs the miners get
+	cleaned uint64               // the run whose first job was published
+	mode    string               // the owner's mode, "" while none works
+	jobs    map[uint32]*localJob // by local job id, the newest maxJobs
+	order   []uint32             // local job ids, oldest first
+	prev    [32]byte             // the newest local job's prev hash
 }
 
 // localJob is a downstream job and where its shares go.
@@ -308,11 +311,20 @@ func (f *Farm) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
+// handover is how long a mode left for a preferred one keeps its upstream
+// open: shares on its jobs still in flight are forwarded, not lost.
+const handover = 5 * time.Second
+
+// modeRun is one run of a mode; only the newest run's jobs reach the
+// miners (see publish).
+type modeRun struct{ id uint64 }
+
 // supervise runs the most preferred mode that works until ctx ends: a mode
 // that fails hands over to the next (each switch logged and counted), and
-// while a less preferred one runs the preferred ones are probed every Retry.
-// A mode that fails soon after it started waits twice as long before it is
-// tried again, up to 32 × Retry.
+// while a less preferred one runs the preferred ones are probed every Retry;
+// a mode left for a preferred one stops handover after it (make before
+// break). A mode that fails soon after it started waits twice as long
+// before it is tried again, up to 32 × Retry.
 func (f *Farm) supervise(ctx context.Context) {
 	n := len(f.modes)
 	backoff := make([]time.Duration, n)
@@ -320,6 +332,8 @@ func (f *Farm) supervise(ctx context.Context) {
 	for i := range backoff {
 		backoff[i] = f.cfg.Retry
 	}
+	var leaving sync.WaitGroup
+	defer leaving.Wait()
 	for ctx.Err() == nil {
 		i := slices.IndexFunc(notBefore, func(t time.Time) bool { return !time.Now().Before(t) })
 		if i < 0 {
@@ -331,34 +345,46 @@ func (f *Farm) supervise(ctx context.Context) {
 			continue
 		}
 		mode := f.modes[i]
+		f.mu.Lock()
+		f.runs++
+		r := &modeRun{id: f.runs}
+		f.mu.Unlock()
 		mctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		started := time.Now()
+		go func() { done <- f.runMode(mctx, mode, r) }()
 		better := make(chan int, 1)
 		waiting := slices.Clone(notBefore)
 		go func() {
 			if j, ok := f.probe(mctx, i, waiting); ok {
 				better <- j
-				cancel()
 			}
 		}()
-		started := time.Now()
-		err := f.runMode(mctx, mode)
-		cancel()
 		select {
 		case j := <-better:
 			f.log.Info("returning to a preferred mode", zap.String("from", mode), zap.String("to", f.modes[j]))
+			leaving.Go(func() {
+				select {
+				case <-time.After(handover):
+				case <-ctx.Done():
+				}
+				cancel()
+				<-done
+			})
 			continue
-		default:
+		case err := <-done:
+			cancel()
+			if ctx.Err() != nil {
+				return
+			}
+			if time.Since(started) < 4*backoff[i] {
+				backoff[i] = min(2*backoff[i], 32*f.cfg.Retry)
+			} else {
+				backoff[i] = f.cfg.Retry
+			}
+			notBefore[i] = time.Now().Add(backoff[i])
+			f.log.Warn("mode failed: falling back", zap.String("mode", mode), zap.Error(err), zap.Duration("retry_in", backoff[i]))
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		if time.Since(started) < 4*backoff[i] {
-			backoff[i] = min(2*backoff[i], 32*f.cfg.Retry)
-		} else {
-			backoff[i] = f.cfg.Retry
-		}
-		notBefore[i] = time.Now().Add(backoff[i])
-		f.log.Warn("mode failed: falling back", zap.String("mode", mode), zap.Error(err), zap.Duration("retry_in", backoff[i]))
 	}
 }
 
@@ -408,30 +434,38 @@ func (f *Farm) works(ctx context.Context, mode string) bool {
 }
 
 // runMode runs mode until it fails (or ctx ends) and returns why.
-func (f *Farm) runMode(ctx context.Context, mode string) error {
+func (f *Farm) runMode(ctx context.Context, mode string, r *modeRun) error {
 	var err error
 	switch mode {
 	case ModeJD:
-		err = f.runJD(ctx)
+		err = f.runJD(ctx, r)
 	case ModePool, ModeBackup:
-		err = f.runPool(ctx, mode)
+		err = f.runPool(ctx, mode, r)
 	case ModeSolo:
-		err = f.runSolo(ctx)
+		err = f.runSolo(ctx, r)
 	}
-	f.setMode("")
+	f.mu.Lock()
+	last := f.owner == r.id
+	old := f.mode
+	if last {
+		f.mode = ""
+	}
+	f.mu.Unlock()
+	if last {
+		f.m.setMode(old, "")
+	}
 	return err
 }
 
-// setMode records the running mode ("" none) and counts a switch into it.
-func (f *Farm) setMode(mode string) {
+// setMode makes r the run whose jobs the miners get, in mode, and counts
+// the switch.
+func (f *Farm) setMode(r *modeRun, mode string) {
 	f.mu.Lock()
 	old := f.mode
-	f.mode = mode
+	f.owner, f.mode = r.id, mode
 	f.mu.Unlock()
 	f.m.setMode(old, mode)
-	if mode != "" {
-		f.log.Info("mode", zap.String("mode", mode), zap.String("was", old))
-	}
+	f.log.Info("mode", zap.String("mode", mode), zap.String("was", old))
 }
 
 // nodeAnswers reports whether the farm's node answers an RPC now.
@@ -463,7 +497,7 @@ func (f *Farm) nodeWatch(ctx context.Context) error {
 }
 
 // runJD declares the farm's templates to the pool and forwards shares.
-func (f *Farm) runJD(ctx context.Context) error {
+func (f *Farm) runJD(ctx context.Context, r *modeRun) error {
 	if err := f.waitNode(ctx); err != nil {
 		return err
 	}
@@ -477,11 +511,11 @@ func (f *Farm) runJD(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	f.setMode(ModeJD)
+	f.setMode(r, ModeJD)
 	g, gctx := errgroup.WithContext(ctx)
 	d := &jdc.Declarer{Up: up, Tag: f.cfg.Tag, Exclude: f.cfg.Exclude, Retry: f.cfg.Retry, Log: f.log.Named("jdc"),
 		Result: f.m.declared,
-		OnJob:  func(w *sv2client.Work, j *jdclient.Job) { f.publishUpstream(u, w, j.Share, pad, true) }}
+		OnJob:  func(w *sv2client.Work, j *jdclient.Job) { f.publishUpstream(r, u, w, j.Share, pad, true) }}
 	g.Go(func() error {
 		if err := d.Run(gctx, f.tpls); err != nil {
 			return err
@@ -533,7 +567,7 @@ func (f *Farm) clientConfig(d jdc.DialConfig, flags uint32) sv2client.Config {
 
 // runPool mines the pool's (or the backup pool's) own jobs on an extended
 // channel, like a translator.
-func (f *Farm) runPool(ctx context.Context, mode string) error {
+func (f *Farm) runPool(ctx context.Context, mode string, r *modeRun) error {
 	d := f.poolDial(mode)
 	cc := f.clientConfig(d, 0)
 	c, err := sv2client.Dial(ctx, d.Pool, cc)
@@ -552,14 +586,14 @@ func (f *Farm) runPool(ctx context.Context, mode string) error {
 		return err
 	}
 	u := &upstream{c: c, ch: ch, target: ch.Target}
-	f.setMode(mode)
+	f.setMode(r, mode)
 	err = f.follow(ctx, u, func(w sv2client.Work) {
 		j, err := poolJob(&w)
 		if err != nil {
 			f.log.Warn("pool job unusable", zap.Error(err))
 			return
 		}
-		f.publishUpstream(u, &w, j, pad, false)
+		f.publishUpstream(r, u, &w, j, pad, false)
 	})
 	u.close()
 	return err
@@ -593,7 +627,7 @@ func (f *Farm) follow(ctx context.Context, u *upstream, onPoolJob func(sv2client
 
 // runSolo mines the farm's templates paying SoloScript; blocks go to the
 // farm's node.
-func (f *Farm) runSolo(ctx context.Context) error {
+func (f *Farm) runSolo(ctx context.Context, r *modeRun) error {
 	if err := f.waitNode(ctx); err != nil {
 		return err
 	}
@@ -601,7 +635,7 @@ func (f *Farm) runSolo(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	f.setMode(ModeSolo)
+	f.setMode(r, ModeSolo)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.nodeWatch(gctx) })
 	g.Go(func() error {
@@ -617,7 +651,7 @@ func (f *Farm) runSolo(ctx context.Context) error {
 				f.log.Warn("solo job", zap.Error(err))
 				continue
 			}
-			f.publish(j, nil, sv2client.Work{}, 0)
+			f.publish(r, j, nil, sv2client.Work{}, 0)
 		}
 	})
 	return g.Wait()
@@ -635,21 +669,27 @@ func (f *Farm) padding(ch *sv2client.Channel) (int, error) {
 // publishUpstream makes an upstream job (a custom job declared as sj, or
 // one of the pool's) the downstream job: sj's coinbase with the channel's
 // extranonce prefix and the padding moved into the coinbase prefix.
-func (f *Farm) publishUpstream(u *upstream, w *sv2client.Work, sj *share.Job, pad int, declared bool) {
+func (f *Farm) publishUpstream(r *modeRun, u *upstream, w *sv2client.Work, sj *share.Job, pad int, declared bool) {
 	lj := *sj
 	lj.ID = f.ids.Next()
 	lj.CoinbasePrefix = append(append(append([]byte(nil), sj.CoinbasePrefix...), w.ExtranoncePrefix...), make([]byte, pad)...)
 	lj.ExtranonceSize = f.extranonce
 	lj.Declared = declared
-	f.publish(&lj, u, *w, pad)
+	f.publish(r, &lj, u, *w, pad)
 }
 
-// publish hands j to the downstream miners.
-func (f *Farm) publish(j *share.Job, u *upstream, w sv2client.Work, pad int) {
+// publish hands j to the downstream miners if r is the newest run (a run
+// being left keeps forwarding shares, never publishes). The newest run's
+// first job is clean: the miners drop the old run's work at once.
+func (f *Farm) publish(r *modeRun, j *share.Job, u *upstream, w sv2client.Work, pad int) {
 	j.Created = time.Now()
 	f.mu.Lock()
-	j.Clean = j.PrevHash != f.prev || u == nil
-	f.prev = j.PrevHash
+	if r.id != f.owner {
+		f.mu.Unlock()
+		return
+	}
+	j.Clean = j.PrevHash != f.prev || f.cleaned != r.id
+	f.prev, f.cleaned = j.PrevHash, r.id
 	f.mu.Unlock()
 	if err := j.Validate(); err != nil {
 		f.log.Error("job unusable downstream", zap.Error(err))
