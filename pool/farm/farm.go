@@ -426,7 +426,7 @@ func (f *Farm) works(ctx context.Context, mode string) bool {
 		}
 	case ModePool, ModeBackup:
 		var c *sv2client.Client
-		if c, err = sv2client.Dial(ctx, f.poolDial(mode).Pool, f.clientConfig(f.poolDial(mode), 0)); err == nil {
+		if c, err = sv2client.Dial(ctx, f.poolDial(mode).Pool, f.clientConfig(f.poolDial(mode))); err == nil {
 			c.Close()
 		}
 	}
@@ -556,20 +556,22 @@ func (f *Farm) poolDial(mode string) jdc.DialConfig {
 	return f.cfg.Upstream
 }
 
-func (f *Farm) clientConfig(d jdc.DialConfig, flags uint32) sv2client.Config {
+// clientConfig is the mining connection of pool and backup mode; version
+// rolling is required (the downstream miners roll).
+func (f *Farm) clientConfig(d jdc.DialConfig) sv2client.Config {
 	timeout := d.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
 	return sv2client.Config{Authority: d.Authority, InsecureSkipVerify: d.InsecureSkipVerify,
-		Vendor: "adit-proxy", Timeout: timeout, Flags: flags}
+		Vendor: "adit-proxy", Timeout: timeout, Flags: sv2.FlagRequiresVersionRolling}
 }
 
 // runPool mines the pool's (or the backup pool's) own jobs on an extended
 // channel, like a translator.
 func (f *Farm) runPool(ctx context.Context, mode string, r *modeRun) error {
 	d := f.poolDial(mode)
-	cc := f.clientConfig(d, 0)
+	cc := f.clientConfig(d)
 	c, err := sv2client.Dial(ctx, d.Pool, cc)
 	if err != nil {
 		return err
