@@ -15,6 +15,9 @@ RPC_PASS=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 POOL_KEY_HEX=$(printf adit-pool | sha256sum | cut -c1-64)
 POOL_ADDR=bcrt1qw33wssd42d8z5hvy7m2qq522yt2ttjz7xlqtaq
 MINER_ADDR=bcrt1qc0vts3a5e8p9lfepcdf44js99skfy5c79u80et
+# The farm's payout address (adit-proxy's pool.user): P2WPKH of the key
+# sha256("adit-farm").
+FARM_ADDR=bcrt1qvcerzzqmf575kztxrgyjzvkgd29e56zxff2wfx
 # btcd's own generate (the maturity blocks) pays this address, never the
 # pool's: aditd's chain reconciliation would count blocks paying the pool.
 # It is the test harness key's (pool/internal/regtest.TestKey), so txgen
@@ -90,6 +93,16 @@ stack_died() {
 wait_http() {
 	for _ in $(seq 150); do
 		curl -sf "$1" >/dev/null && return 0
+		check_stack || exit 1
+		sleep 0.2
+	done
+	echo "$2 did not come up; see $RUN/logs"; exit 1
+}
+
+# wait_tcp PORT what: poll until 127.0.0.1:PORT accepts, or fail naming what.
+wait_tcp() {
+	for _ in $(seq 150); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
 		check_stack || exit 1
 		sleep 0.2
 	done

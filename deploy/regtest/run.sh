@@ -12,8 +12,12 @@
 # miner's node only (the pool's btcd runs --blocksonly, so relayed
 # transactions never reach it): the JDS must ask for them, and the miner's
 # blocks carry them into the pool's chain.
+# A farm: adit-proxy takes its templates from btcd-miner too (the farm's
+# node), declares them to the JDS, and serves them to a plain Stratum V1
+# miner behind it; its blocks are credited to FARM_ADDR and paid out.
 # Ports can be moved with BTCD_RPC_PORT, BTCD_P2P_PORT, BTCD_MINER_RPC_PORT,
-# BTCD_MINER_P2P_PORT, STRATUM_PORT, SV2_PORT, JD_PORT, HTTP_PORT, PG_PORT.
+# BTCD_MINER_P2P_PORT, STRATUM_PORT, SV2_PORT, JD_PORT, HTTP_PORT, PG_PORT,
+# PROXY_STRATUM_PORT, PROXY_HTTP_PORT.
 set -euo pipefail
 # Whatever else fails and ends the script (set -e) is named, not silent.
 trap 'echo "run.sh: line $LINENO: \"$BASH_COMMAND\" failed (exit status $?)" >&2' ERR
@@ -23,6 +27,8 @@ cd "$(dirname "$0")/../.."
 BTCD_MINER_RPC_PORT=${BTCD_MINER_RPC_PORT:-18453}
 BTCD_MINER_P2P_PORT=${BTCD_MINER_P2P_PORT:-18454}
 JD_PORT=${JD_PORT:-34264}
+PROXY_STRATUM_PORT=${PROXY_STRATUM_PORT:-3334}
+PROXY_HTTP_PORT=${PROXY_HTTP_PORT:-9100}
 BLOCK_FLOOR=0.02
 start_btcd btcd "$BTCD_RPC_PORT" "$BTCD_P2P_PORT" --blocksonly
 start_btcd btcd-miner "$BTCD_MINER_RPC_PORT" "$BTCD_MINER_P2P_PORT" --connect="127.0.0.1:$BTCD_P2P_PORT"
@@ -114,6 +120,46 @@ ADIT_NODE_PASS="$RPC_PASS" bin/adit-miner -jd -jd-pool "127.0.0.1:$JD_PORT" \
 	-jd-block-floor "$BLOCK_FLOOR" -user "$MINER_ADDR.jd" -threads "$MINER_THREADS" >"$RUN/logs/miner-jd.log" 2>&1 &
 track "adit-miner -jd" "$RUN/logs/miner-jd.log"
 
+# The farm: adit-proxy on btcd-miner (its own node), declaring to the JDS
+# for FARM_ADDR, and a Stratum V1 miner behind it (any username).
+cat >"$RUN/adit-proxy.toml" <<TOML
+retry = "2s"
+
+[pool]
+jds = "127.0.0.1:$JD_PORT"
+mining = "127.0.0.1:$SV2_PORT"
+authority_key = "$SV2_PUBKEY"
+user = "$FARM_ADDR.proxy"
+
+[node]
+url = "http://127.0.0.1:$BTCD_MINER_RPC_PORT"
+user = "$RPC_USER"
+
+[policy]
+tag = "/adit-farm/"
+
+[stratum]
+listen = "127.0.0.1:$PROXY_STRATUM_PORT"
+
+[vardiff]
+start = 0.001
+min = 0.0001
+target_interval = "5s"
+
+[http]
+listen = "127.0.0.1:$PROXY_HTTP_PORT"
+
+[regtest]
+block_floor_difficulty = $BLOCK_FLOOR   # the pool's
+TOML
+ADIT_PROXY_NODE_PASSWORD="$RPC_PASS" bin/adit-proxy -config "$RUN/adit-proxy.toml" >"$RUN/logs/adit-proxy.log" 2>&1 &
+track adit-proxy "$RUN/logs/adit-proxy.log"
+wait_http "http://127.0.0.1:$PROXY_HTTP_PORT/metrics" adit-proxy
+wait_tcp "$PROXY_STRATUM_PORT" "adit-proxy's stratum port"
+bin/adit-miner -pool "127.0.0.1:$PROXY_STRATUM_PORT" -user rig1 -threads "$MINER_THREADS" \
+	>"$RUN/logs/miner-proxy.log" 2>&1 &
+track "adit-miner (behind adit-proxy)" "$RUN/logs/miner-proxy.log"
+
 cat <<INFO
 
 Adit regtest stack is running (Ctrl-C stops everything):
@@ -122,9 +168,12 @@ Adit regtest stack is running (Ctrl-C stops everything):
   job decl.  127.0.0.1:$JD_PORT   (Noise, same key; the JD miner's node: http://127.0.0.1:$BTCD_MINER_RPC_PORT)
   dashboard  http://127.0.0.1:$HTTP_PORT/
   metrics    http://127.0.0.1:$HTTP_PORT/metrics
+  adit-proxy stratum+tcp://127.0.0.1:$PROXY_STRATUM_PORT   (the farm's V1 port, any user; node btcd-miner; credited to $FARM_ADDR.proxy)
+  proxy metrics http://127.0.0.1:$PROXY_HTTP_PORT/metrics
   btcd RPC   http://127.0.0.1:$BTCD_RPC_PORT  (user $RPC_USER, password $RPC_PASS)
   postgres   $DSN
   miner API  http://127.0.0.1:$HTTP_PORT/api/v1/miner/$MINER_ADDR
+  farm API   http://127.0.0.1:$HTTP_PORT/api/v1/miner/$FARM_ADDR
   logs       $RUN/logs/
 
 Shares arriving in Postgres:
@@ -134,9 +183,22 @@ INFO
 # The status loop only reads: a failed curl or RPC (a process may die at any
 # moment) leaves a field empty and never stops the script; check_stack,
 # before and after the reads, is what ends the loop, naming the process.
-metric() { curl -s --max-time 3 "http://127.0.0.1:$HTTP_PORT/metrics" 2>/dev/null | awk -v m="$1" '$1==m{print $2}' || true; }
+metric_at() { curl -s --max-time 3 "http://127.0.0.1:$1/metrics" 2>/dev/null | awk -v m="$2" '$1==m{print $2}' || true; }
+metric() { metric_at "$HTTP_PORT" "$1"; }
+# address_line WHO ADDR: the outputs paying ADDR in the pool's chain (and
+# mempool), their sum, and ADDR's unpaid balance in the pool's ledger.
+address_line() {
+	local outs received bal
+	outs=$(rpc searchrawtransactions "[\"$2\",1,0,1000]" 2>/dev/null |
+		grep -o '"value":[^,]*,"n":[0-9]*,"scriptPubKey":{[^}]*}' | grep -F "\"addresses\":[\"$2\"]" || true)
+	received=$(printf '%s\n' "$outs" | sed -n 's/^"value":\([^,]*\),.*/\1/p' | awk '{s += $1} END {printf "%.0f", s * 1e8}')
+	bal=$(curl -s --max-time 3 "http://127.0.0.1:$HTTP_PORT/api/v1/miner/$2" 2>/dev/null | sed -n 's/.*"balance_sats": *\([0-9-]*\).*/\1/p' || true)
+	echo "         $1 $2: outputs received on chain=$(printf '%s' "$outs" | grep -c . || true) (${received:-0} sats), unpaid balance=${bal:-?} sats"
+}
 matured=
+rounds=0
 while sleep 5; do
+	rounds=$((rounds + 1))
 	check_stack || exit 1
 	found=$(metric adit_blocks_found_total)
 	accepted=$(metric 'adit_shares_total{protocol="v1",result="accepted"}')
@@ -146,11 +208,16 @@ while sleep 5; do
 	shipped=$(metric adit_shares_shipped_total)
 	paid=$(metric adit_payout_satoshis_total)
 	paid=$(printf '%.0f' "${paid:-0}" 2>/dev/null || echo "$paid")
+	forwarded=$(metric_at "$PROXY_HTTP_PORT" adit_proxy_forwarded_shares_total)
+	proxyblocks=$(metric_at "$PROXY_HTTP_PORT" adit_proxy_blocks_found_total)
 	height=$(rpc getblockcount 2>/dev/null | sed -n 's/.*"result":\([0-9]*\).*/\1/p' || true)
 	check_stack || exit 1
 	echo "$(date +%T) height=${height:-?} adit_blocks_found_total=${found:-0} accepted_shares=${accepted:-0} accepted_v2=${accepted2:-0} jd_blocks=${jdblocks:-0} jd_missing_tx_rounds=${jdmissing:-0} shipped_to_postgres=${shipped:-0} paid_sats=${paid:-0}"
-	# After a few pool blocks, mine the 101 maturity blocks so they get credited and paid.
-	if [ -z "$matured" ] && [ "${found%.*}" -ge 3 ] 2>/dev/null; then
+	echo "         adit-proxy: forwarded_shares=${forwarded:-0} blocks_found=${proxyblocks:-0}"
+	# After a few pool blocks, one of them the farm's (or a minute on without
+	# one), mine the 101 maturity blocks so they get credited and paid.
+	if [ -z "$matured" ] && [ "${found%.*}" -ge 3 ] 2>/dev/null &&
+		{ [ "${proxyblocks%.*}" -ge 1 ] 2>/dev/null || [ "$rounds" -ge 12 ]; }; then
 		echo "mining 101 maturity blocks with btcd's generate…"
 		if rpc generate '[101]' 2>/dev/null | grep -q '"result":\['; then matured=1; fi
 	fi
@@ -162,8 +229,7 @@ while sleep 5; do
 	done
 	echo "         of txgen's last 30 transactions (miner's node only), in the pool's chain: $jdtx"
 	if [ -n "$matured" ]; then
-		received=$(rpc searchrawtransactions "[\"$MINER_ADDR\",1,0,1000]" 2>/dev/null | grep -o "\"$MINER_ADDR\"" | wc -l || true)
-		bal=$(curl -s --max-time 3 "http://127.0.0.1:$HTTP_PORT/api/v1/miner/$MINER_ADDR" 2>/dev/null | sed -n 's/.*"balance_sats": *\([0-9-]*\).*/\1/p' || true)
-		echo "         miner $MINER_ADDR: outputs received on chain=${received:-?}, unpaid balance=${bal:-?} sats"
+		address_line miner "$MINER_ADDR"
+		address_line farm "$FARM_ADDR"
 	fi
 done
