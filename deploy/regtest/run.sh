@@ -190,7 +190,7 @@ metric() { metric_at "$HTTP_PORT" "$1"; }
 address_line() {
 	local outs received bal
 	outs=$(rpc searchrawtransactions "[\"$2\",1,0,1000]" 2>/dev/null |
-		grep -o '"value":[^,]*,"n":[0-9]*,"scriptPubKey":{[^}]*}' | grep -F "\"addresses\":[\"$2\"]" || true)
+		grep -o '"value":[^,]*,"n":[0-9]*,"scriptPubKey":{[^}]*}' | grep -F "\"address\":\"$2\"" || true)
 	received=$(printf '%s\n' "$outs" | sed -n 's/^"value":\([^,]*\),.*/\1/p' | awk '{s += $1} END {printf "%.0f", s * 1e8}')
 	bal=$(curl -s --max-time 3 "http://127.0.0.1:$HTTP_PORT/api/v1/miner/$2" 2>/dev/null | sed -n 's/.*"balance_sats": *\([0-9-]*\).*/\1/p' || true)
 	echo "         $1 $2: outputs received on chain=$(printf '%s' "$outs" | grep -c . || true) (${received:-0} sats), unpaid balance=${bal:-?} sats"
