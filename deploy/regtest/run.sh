@@ -169,7 +169,7 @@ Adit regtest stack is running (Ctrl-C stops everything):
   dashboard  http://127.0.0.1:$HTTP_PORT/
   metrics    http://127.0.0.1:$HTTP_PORT/metrics
   adit-proxy stratum+tcp://127.0.0.1:$PROXY_STRATUM_PORT   (the farm's V1 port, any user; node btcd-miner; credited to $FARM_ADDR.proxy)
-  proxy metrics http://127.0.0.1:$PROXY_HTTP_PORT/metrics
+  proxy page http://127.0.0.1:$PROXY_HTTP_PORT/   (mode, workers; /api/v1/status, /metrics)
   btcd RPC   http://127.0.0.1:$BTCD_RPC_PORT  (user $RPC_USER, password $RPC_PASS)
   postgres   $DSN
   miner API  http://127.0.0.1:$HTTP_PORT/api/v1/miner/$MINER_ADDR
@@ -210,14 +210,17 @@ while sleep 5; do
 	paid=$(printf '%.0f' "${paid:-0}" 2>/dev/null || echo "$paid")
 	forwarded=$(metric_at "$PROXY_HTTP_PORT" adit_proxy_forwarded_shares_total)
 	proxyblocks=$(metric_at "$PROXY_HTTP_PORT" adit_proxy_blocks_found_total)
+	proxymode=$(curl -s --max-time 3 "http://127.0.0.1:$PROXY_HTTP_PORT/metrics" 2>/dev/null |
+		sed -n 's/^adit_proxy_mode{mode="\([a-z]*\)"} 1$/\1/p' || true)
 	height=$(rpc getblockcount 2>/dev/null | sed -n 's/.*"result":\([0-9]*\).*/\1/p' || true)
 	check_stack || exit 1
 	echo "$(date +%T) height=${height:-?} adit_blocks_found_total=${found:-0} accepted_shares=${accepted:-0} accepted_v2=${accepted2:-0} jd_blocks=${jdblocks:-0} jd_missing_tx_rounds=${jdmissing:-0} shipped_to_postgres=${shipped:-0} paid_sats=${paid:-0}"
-	echo "         adit-proxy: forwarded_shares=${forwarded:-0} blocks_found=${proxyblocks:-0}"
-	# After a few pool blocks, one of them the farm's (or a minute on without
-	# one), mine the 101 maturity blocks so they get credited and paid.
+	echo "         adit-proxy: mode=${proxymode:-none} forwarded_shares=${forwarded:-0} blocks_found=${proxyblocks:-0}"
+	# After a few pool blocks, the farm's and the miners' among them (or a
+	# minute on without), mine the 101 maturity blocks so they get credited
+	# and paid to both addresses.
 	if [ -z "$matured" ] && [ "${found%.*}" -ge 3 ] 2>/dev/null &&
-		{ [ "${proxyblocks%.*}" -ge 1 ] 2>/dev/null || [ "$rounds" -ge 12 ]; }; then
+		{ { [ "${proxyblocks%.*}" -ge 1 ] && [ "${found%.*}" -gt "${proxyblocks%.*}" ]; } 2>/dev/null || [ "$rounds" -ge 12 ]; }; then
 		echo "mining 101 maturity blocks with btcd's generate…"
 		if rpc generate '[101]' 2>/dev/null | grep -q '"result":\['; then matured=1; fi
 	fi
