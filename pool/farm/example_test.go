@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/adit-pool/adit/sv2/keys"
+	"github.com/adit-pool/adit/sv2/noise"
 )
 
 const examplePath = "../../deploy/adit-proxy.example.toml"
@@ -59,7 +60,7 @@ func TestExampleConfig(t *testing.T) {
 
 // TestExampleShowsDefaults: every key the example sets but does not mark
 // "default: ..." has its default value, so the example is what a file with
-// the required keys alone runs as.
+// the required keys alone runs as (with [sv2] on in both, for its keys).
 func TestExampleShowsDefaults(t *testing.T) {
 	authority := testAuthority(t)
 	file, _, err := LoadConfig(examplePath, func(string) string { return "" })
@@ -84,6 +85,18 @@ start = 16384
 		t.Fatal(err)
 	}
 	fillRequired(&short, authority)
+	// With [sv2] on, its keys too.
+	keyFile := filepath.Join(t.TempDir(), "sv2.key")
+	k, err := keys.GenerateSecretKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.WriteSecretKeyFile(keyFile, k); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*FileConfig{&file, &short} {
+		c.SV2.Listen, c.SV2.AuthorityKeyFile = "0.0.0.0:34254", keyFile
+	}
 	a, err := file.Farm("")
 	if err != nil {
 		t.Fatal(err)
@@ -95,6 +108,11 @@ start = 16384
 	a.Exclude, b.Exclude = nil, nil // funcs; the policy lists are empty in both
 	if len(a.Modes) == 0 {
 		a.Modes = nil // modes = [] is the default order, as no modes key is
+	}
+	for _, c := range []*Config{&a, &b} {
+		if r, ok := c.SV2Keys.(*noise.KeyRotator); ok && r.Validity == 0 {
+			r.Validity = time.Hour // noise: 0 means one hour
+		}
 	}
 	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("the example differs from the defaults:\nexample  %+v\ndefaults %+v", a, b)
