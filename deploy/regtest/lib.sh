@@ -50,7 +50,12 @@ cleanup() {
 	rm -rf "$PGDIR"
 	echo "stopped; logs were in $RUN/logs"
 }
-trap cleanup EXIT INT TERM
+# A signal's trap must exit after the clean-up: returning from it would
+# resume the script where it was (a status loop would then find the stack
+# gone and report a process as dead).
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 # check_stack: if a stack process has exited, say which, with its exit
 # status, its log and the log's last lines, and return 1. Postgres runs
