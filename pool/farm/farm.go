@@ -824,6 +824,12 @@ func (f *Farm) submitBlock(block []byte, hash [32]byte) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		reason, err := f.nc.SubmitBlock(ctx, block)
+		if err == nil && (strings.Contains(reason, "already have") || reason == "duplicate") {
+			// The pool's PushSolution got it to the farm's node first (btcd
+			// says "already have block", Core "duplicate").
+			f.log.Debug("the farm's node has the block already", zap.Stringer("hash", chainhash.Hash(hash)))
+			return
+		}
 		if err != nil || reason != "" {
 			f.log.Warn("the farm's node refused the block", zap.Stringer("hash", chainhash.Hash(hash)),
 				zap.String("reason", reason), zap.Error(err))
