@@ -22,6 +22,8 @@ var (
 	// ErrFeeAccountShort means the fee account cannot pay a transaction fee
 	// under FeePolicyPool.
 	ErrFeeAccountShort = errors.New("payout: fee account balance does not cover the transaction fee")
+	// ErrUnknownPayout means a payout txid the store has never recorded.
+	ErrUnknownPayout = errors.New("payout: unknown payout")
 	// ErrNilDB means a constructor was given no database.
 	ErrNilDB = errors.New("payout: nil database")
 )

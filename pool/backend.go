@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/adit-pool/adit/share"
 	"github.com/btcsuite/btcd/chaincfg"
@@ -29,12 +30,22 @@ type backend struct {
 	blocks    *blockKeeper
 	m         *metrics
 	hashrate  *HashrateWindow
+	history   *HashrateHistory
+	workers   *workerBook
 	// declaredRate and declarers follow the shares on declared jobs.
 	declaredRate *HashrateWindow
 	declarers    *declarers
 }
 
-var _ share.Backend = (*backend)(nil)
+var (
+	_ share.Backend  = (*backend)(nil)
+	_ share.Presence = (*backend)(nil)
+)
+
+// Online implements share.Presence: the worker book counts w connected.
+func (b *backend) Online(w share.Worker, p share.Protocol) (offline func()) {
+	return b.workers.online(w, p, time.Now())
+}
 
 // Authorize accepts `address` or `address.worker` with an address valid for
 // the configured network.
@@ -64,6 +75,8 @@ func (b *backend) SubscribeJobs() (<-chan *share.Job, func()) { return b.hub.Sub
 func (b *backend) Accept(ctx context.Context, rec *share.Record, res *share.Result) error {
 	rec.Instance = b.instance
 	b.hashrate.Add(rec.Time, rec.AssignedDifficulty)
+	b.history.Add(rec.Time, rec.AssignedDifficulty)
+	b.workers.share(rec.Worker, rec.Time, rec.AssignedDifficulty)
 	if rec.Declared {
 		b.declaredRate.Add(rec.Time, rec.AssignedDifficulty)
 		b.declarers.add(rec.Worker, rec.Time)

@@ -3,6 +3,7 @@ package pool
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -187,6 +188,11 @@ type JDConfig struct {
 // HTTPConfig is the metrics, API and dashboard listener.
 type HTTPConfig struct {
 	Listen string `toml:"listen"`
+	// PublicHost is the host name (or IP) miners dial, used in the
+	// connection details the API and dashboard show. Empty: the listeners'
+	// host, or when they listen on every address the host the page was
+	// asked for.
+	PublicHost string `toml:"public_host"`
 }
 
 // LogConfig selects zap's console (development) or JSON (production) output.
@@ -436,6 +442,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTP.Listen == "" {
 		errs = append(errs, errors.New("http.listen is required"))
+	}
+	if h := c.HTTP.PublicHost; strings.ContainsAny(h, "/ \t@?#") || (strings.Contains(h, ":") && net.ParseIP(h) == nil) {
+		errs = append(errs, fmt.Errorf("http.public_host %q must be a bare host name or IP address, without scheme or port", h))
 	}
 	switch c.Log.Format {
 	case "console", "json":

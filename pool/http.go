@@ -1,9 +1,18 @@
 package pool
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,36 +20,41 @@ import (
 	"go.uber.org/zap"
 )
 
-// poolStatus is the JSON body of /api/v1/pool.
-type poolStatus struct {
-	Network        string  `json:"network"`
-	Height         int64   `json:"height"`
-	JobID          uint32  `json:"job_id"`
-	TemplateAgeSec float64 `json:"template_age_seconds"`
-	Hashrate       float64 `json:"hashrate_hs"`
-	SharesWindow   int64   `json:"shares_last_10m"`
-	Stratum        string  `json:"stratum"`
-	// JobDeclaration is present when the pool runs a JDS.
-	JobDeclaration *jdStatus `json:"job_declaration,omitempty"`
-}
+// The HTTP API (docs/api.md): JSON, GET only, keyset pagination, short
+// caching, every bad input a 4xx with a JSON error body, every database
+// read bounded by apiTimeout and by the API's own connection pool.
 
-// jdStatus is who mines their own templates: the JDS endpoint (Noise, the
-// SV2 authority key), the hashrate and shares on declared jobs in the last
-// ten minutes and the workers that submitted them.
-type jdStatus struct {
-	Endpoint         string   `json:"endpoint"`
-	DeclaredHashrate float64  `json:"declared_hashrate_hs"`
-	DeclaredShares   int64    `json:"declared_shares_last_10m"`
-	DeclaringWorkers []string `json:"declaring_workers"`
-}
+// Pagination and time limits.
+const (
+	defaultPage = 50
+	maxPage     = 500
+	// apiTimeout bounds each request's database work.
+	apiTimeout = 3 * time.Second
+	// maxAddressLen: no Bitcoin address is longer (bech32 is at most 90).
+	maxAddressLen = 100
+)
 
 func (p *Pool) httpHandler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /api/v1/pool", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, p.status(time.Now()))
-	})
+	mux.HandleFunc("GET /api/v1/pool", p.poolHandler)
+	mux.HandleFunc("GET /api/v1/pool/hashrate", p.hashrateHandler)
+	mux.HandleFunc("GET /api/v1/blocks", p.blocksHandler)
+	mux.HandleFunc("GET /api/v1/payouts", p.payoutsHandler)
+	mux.HandleFunc("GET /api/v1/payouts/{txid}", p.payoutHandler)
+	mux.HandleFunc("GET /api/v1/miners/{address}", p.minersHandler)
+	mux.HandleFunc("GET /api/v1/miners/{address}/ledger", p.minerLedgerHandler)
+	mux.HandleFunc("GET /api/v1/miners/{address}/payouts", p.minerPayoutsHandler)
+	// The original miner endpoint (balance and the last 100 ledger rows).
 	mux.HandleFunc("GET /api/v1/miner/{address}", p.minerHandler)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			apiError(w, http.StatusMethodNotAllowed, "the API is read-only: use GET")
+			return
+		}
+		apiError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path+" (see docs/api.md)")
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		_, _ = w.Write([]byte(dashboardHTML))
@@ -48,96 +62,175 @@ func (p *Pool) httpHandler(gatherer prometheus.Gatherer) http.Handler {
 	return mux
 }
 
-func (p *Pool) status(now time.Time) poolStatus {
-	s := poolStatus{Network: p.cfg.Network, Stratum: p.StratumAddr()}
-	if j := p.hub.Latest(); j != nil {
-		s.Height, s.JobID = j.Height, j.ID
-		s.TemplateAgeSec = now.Sub(j.Created).Seconds()
+// errorBody is every API error.
+type errorBody struct {
+	Error  string `json:"error"`
+	Status int    `json:"status"`
+}
+
+// apiError answers status with a JSON error; errors are never cached.
+func apiError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
 	}
-	s.Hashrate, s.SharesWindow = p.hashrate.Rate(now)
-	if p.jd != nil {
-		jd := &jdStatus{Endpoint: p.jd.Addr(), DeclaringWorkers: p.declarers.since(now.Add(-10 * time.Minute))}
-		jd.DeclaredHashrate, jd.DeclaredShares = p.declaredRate.Rate(now)
-		s.JobDeclaration = jd
+	w.WriteHeader(status)
+	b, _ := json.Marshal(errorBody{Error: msg, Status: status})
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// writeAPI answers v as JSON, cacheable for maxAge, with a strong ETag over
+// the body (a matching If-None-Match gets 304 Not Modified).
+func writeAPI(w http.ResponseWriter, r *http.Request, maxAge time.Duration, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		apiError(w, http.StatusInternalServerError, "encoding the response failed")
+		return
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", fmt.Sprintf("public, max-age=%d", int(maxAge.Seconds())))
+	h.Set("ETag", etag)
+	if etagMatches(r.Header.Get("If-None-Match"), etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	_, _ = w.Write(buf.Bytes())
+}
+
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
+		if t == etag || t == "*" {
+			return true
+		}
+	}
+	return false
+}
+
+// page is a request's ?limit= and ?before=.
+type page struct {
+	limit  int
+	before string // "" for the first page
+}
+
+// parsePage reads ?limit= (1 to maxPage, default def) and ?before= (left
+// to the endpoint to parse). Each may be given once.
+func parsePage(q url.Values, def int) (page, error) {
+	pg := page{limit: def}
+	if vs, ok := q["limit"]; ok {
+		if len(vs) != 1 {
+			return pg, errors.New("limit given more than once")
+		}
+		n, err := strconv.Atoi(vs[0])
+		switch {
+		case err != nil:
+			return pg, fmt.Errorf("limit %q is not a whole number", trunc(vs[0]))
+		case n < 1:
+			return pg, fmt.Errorf("limit %d is below 1", n)
+		case n > maxPage:
+			return pg, fmt.Errorf("limit %d is above the maximum %d", n, maxPage)
+		}
+		pg.limit = n
+	}
+	if vs, ok := q["before"]; ok {
+		if len(vs) != 1 || vs[0] == "" {
+			return pg, errors.New("before must be given once, with a cursor from a previous page's next")
+		}
+		pg.before = vs[0]
+	}
+	return pg, nil
+}
+
+// parseID reads a positive id cursor ("" is 0: the first page).
+func parseID(s string) (int64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("before %q is not a cursor (a positive id from a previous page's next)", trunc(s))
+	}
+	return n, nil
+}
+
+// nextURL is the link to the page after the one that ended at cursor, or
+// nil when the page was not full (there is nothing after it).
+func nextURL(r *http.Request, n, limit int, cursor string) *string {
+	if n < limit {
+		return nil
+	}
+	q := url.Values{}
+	q.Set("limit", strconv.Itoa(limit))
+	q.Set("before", cursor)
+	s := r.URL.Path + "?" + q.Encode()
+	return &s
+}
+
+// trunc shortens user input quoted in an error message.
+func trunc(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
 	}
 	return s
 }
 
-// minerStatus is the JSON body of /api/v1/miner/{address}.
-type minerStatus struct {
-	Address      string        `json:"address"`
-	BalanceSats  int64         `json:"balance_sats"`
-	LedgerRecent []ledgerEntry `json:"ledger_recent"`
+// apiContext bounds a request's database work.
+func apiContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), apiTimeout)
 }
 
-type ledgerEntry struct {
-	Kind      string    `json:"kind"`
-	Sats      int64     `json:"sats"`
-	BlockHash string    `json:"block_hash,omitempty"`
-	PayoutID  *int64    `json:"payout_id,omitempty"`
-	Time      time.Time `json:"time"`
+// dbFailed answers a failed database read: 503, logged.
+func (p *Pool) dbFailed(w http.ResponseWriter, what string, err error) {
+	p.log.Warn("api database read failed", zap.String("read", what), zap.Error(err))
+	msg := "database unavailable"
+	if errors.Is(err, context.DeadlineExceeded) {
+		msg = "database too slow to answer"
+	}
+	apiError(w, http.StatusServiceUnavailable, msg+" (reading "+what+"); try again shortly")
 }
 
-func (p *Pool) minerHandler(w http.ResponseWriter, r *http.Request) {
-	addr := r.PathValue("address")
-	params, _ := p.cfg.ChainParams()
-	if _, err := DecodeAddress(addr, params); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
+// noPayouts answers the endpoints that need the payout tables on a pool
+// without them.
+func noPayouts(w http.ResponseWriter) {
+	apiError(w, http.StatusNotFound, "payouts are not enabled on this pool: blocks, balances and payouts are recorded only with [payout] enabled")
+}
+
+// validAddress checks a payout address from the URL for this pool's
+// network; the error is the client's.
+func (p *Pool) validAddress(addr string) error {
+	if addr == "" {
+		return errors.New("no address given")
 	}
-	ledger := p.storage.ledger
-	if ledger == nil {
-		http.Error(w, "payouts are not enabled on this pool", http.StatusNotFound)
-		return
+	if len(addr) > maxAddressLen {
+		return fmt.Errorf("address of %d characters is too long to be a Bitcoin address", len(addr))
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
-	defer cancel()
-	bal, err := ledger.Balance(ctx, addr)
+	params, err := p.cfg.ChainParams()
 	if err != nil {
-		p.log.Warn("miner balance query failed", zap.Error(err))
-		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
-		return
+		return err
 	}
-	hist, err := ledger.History(ctx, addr, 100)
-	if err != nil {
-		p.log.Warn("miner history query failed", zap.Error(err))
-		http.Error(w, "database unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	out := minerStatus{Address: addr, BalanceSats: bal, LedgerRecent: make([]ledgerEntry, 0, len(hist))}
-	for _, e := range hist {
-		le := ledgerEntry{Kind: e.Kind, Sats: e.Sats, PayoutID: e.PayoutID, Time: e.Time}
-		if len(e.BlockHash) == 32 {
-			le.BlockHash = displayHash([32]byte(e.BlockHash))
-		}
-		out.LedgerRecent = append(out.LedgerRecent, le)
-	}
-	writeJSON(w, out)
+	_, err = DecodeAddress(addr, params)
+	return err
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+// chainTip is the height of the best block the pool builds on (-1 before
+// the first template).
+func (p *Pool) chainTip() int64 {
+	if j := p.hub.Latest(); j != nil {
+		return j.Height - 1
+	}
+	return -1
 }
 
-// dashboardHTML is a dependency-free page polling the JSON API.
-const dashboardHTML = `<!doctype html>
-<html><head><meta charset="utf-8"><title>Adit pool</title>
-<style>body{font:15px system-ui,sans-serif;margin:2em;max-width:44em}td{padding:.2em 1em .2em 0}
-h1{font-size:1.4em}code{background:#eee;padding:0 .3em}</style></head>
-<body><h1>Adit pool</h1>
-<table id="t"><tr><td>loading…</td></tr></table>
-<p>Prometheus metrics: <a href="/metrics">/metrics</a> · JSON: <a href="/api/v1/pool">/api/v1/pool</a></p>
-<script>
-const esc=t=>String(t).replace(/[&<>"]/g,c=>({"&":"&amp;","<":"&lt;",">":"&gt;",'"':"&quot;"})[c]);
-const fmt=h=>{const u=["H/s","kH/s","MH/s","GH/s","TH/s","PH/s","EH/s"];let i=0;while(h>=1000&&i<u.length-1){h/=1000;i++}return h.toFixed(2)+" "+u[i]};
-async function tick(){try{const s=await (await fetch("/api/v1/pool")).json();
-const rows=[["Network",s.network],["Stratum",s.stratum],["Height",s.height],["Job",s.job_id],
-["Template age",s.template_age_seconds.toFixed(1)+" s"],["Hashrate (10 min)",fmt(s.hashrate_hs)],["Shares (10 min)",s.shares_last_10m]];
-const jd=s.job_declaration;if(jd){rows.push(["Job Declaration",jd.endpoint],["Declared hashrate (10 min)",fmt(jd.declared_hashrate_hs)],
-["Miners declaring their own work",jd.declaring_workers.length?jd.declaring_workers.map(esc).join("<br>"):"none"]);}
-document.getElementById("t").innerHTML=rows.map(r=>"<tr><td>"+r[0]+"</td><td><code>"+r[1]+"</code></td></tr>").join("");}catch(e){}}
-tick();setInterval(tick,2000);
-</script></body></html>`
+// finite maps NaN and ±Inf (which JSON cannot carry) to 0.
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
+}

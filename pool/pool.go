@@ -52,8 +52,13 @@ type Pool struct {
 	jd           *jobDeclaration // nil when Job Declaration is off
 	storage      *storage
 	hashrate     HashrateWindow
-	declaredRate HashrateWindow // shares on declared (JD) jobs
+	history      HashrateHistory // per minute, 24 h: /api/v1/pool/hashrate
+	workers      *workerBook     // who is connected, per-worker hashrate
+	declaredRate HashrateWindow  // shares on declared (JD) jobs
 	declarers    declarers
+	// sv2Authority is the SV2 authority public key (base58check), "" when
+	// Stratum V2 is off.
+	sv2Authority string
 
 	mu       sync.Mutex
 	httpAddr net.Addr
@@ -77,7 +82,9 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 		return nil, fmt.Errorf("payout_address: %w", err)
 	}
 	log := deps.Log
-	p := &Pool{cfg: cfg, log: log, gatherer: deps.Gatherer, m: newMetrics(deps.Registerer), payoutScript: script}
+	p := &Pool{cfg: cfg, log: log, gatherer: deps.Gatherer, m: newMetrics(deps.Registerer), payoutScript: script,
+		workers: newWorkerBook()}
+	p.history.Started(time.Now())
 
 	vcfg := share.ValidatorConfig{}
 	if d := cfg.Regtest.BlockFloorDifficulty; d > 0 {
@@ -168,6 +175,8 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 		blocks:    p.blocks,
 		m:         p.m,
 		hashrate:  &p.hashrate,
+		history:   &p.history,
+		workers:   p.workers,
 
 		declaredRate: &p.declaredRate,
 		declarers:    &p.declarers,
@@ -191,6 +200,9 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 		sc, keySource, err := cfg.SV2.Server()
 		if err != nil {
 			return nil, err
+		}
+		if r, ok := keySource.(*noise.KeyRotator); ok && r.Authority != nil {
+			p.sv2Authority = r.Authority.PublicKey().String()
 		}
 		// One key source: the JDS presents the mining port's certificates.
 		if cfg.JD.Listen != "" {
@@ -257,6 +269,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		g.Go(func() error { p.recoverBlocks(gctx, t); return nil })
 	}
 	g.Go(func() error { return p.publishJobs(gctx, firstJob) })
+	g.Go(func() error { p.sweepWorkers(gctx); return nil })
 	// Miners are let in only once there is work to hand them.
 	serveMiners := func(run func(context.Context) error) func() error {
 		return func() error {
@@ -330,6 +343,20 @@ func (p *Pool) recoverBlocks(ctx context.Context, t *payout.Tracker) {
 		case <-ctx.Done():
 			return
 		case <-time.After(retry):
+		}
+	}
+}
+
+// sweepWorkers forgets idle workers from the worker book every minute.
+func (p *Pool) sweepWorkers(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			p.workers.sweep(now)
 		}
 	}
 }

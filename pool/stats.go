@@ -97,3 +97,101 @@ func (d *declarers) since(t time.Time) []string {
 	slices.Sort(out)
 	return out
 }
+
+// HashrateHistory keeps accepted share difficulty per minute for the last
+// 24 hours (1440 one-minute buckets, about 35 KiB): the pool hashrate
+// history of /api/v1/pool/hashrate. It counts this daemon's shares since it
+// started; it is not read back from the database.
+type HashrateHistory struct {
+	mu      sync.Mutex
+	start   int64 // the minute of the first Add or of Started
+	buckets [historyMinutes]minuteBucket
+}
+
+const historyMinutes = 24 * 60
+
+type minuteBucket struct {
+	minute int64
+	work   float64
+	shares int64
+}
+
+// Started marks when the history begins (the daemon's start): buckets
+// starting before it are partial and left out of every series.
+func (h *HashrateHistory) Started(now time.Time) {
+	h.mu.Lock()
+	h.start = (now.Unix() + 59) / 60 // the first whole minute
+	h.mu.Unlock()
+}
+
+// Since is when the history begins (zero before Started or the first Add).
+func (h *HashrateHistory) Since() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.start == 0 {
+		return time.Time{}
+	}
+	return time.Unix(h.start*60, 0).UTC()
+}
+
+// Add counts a share of difficulty at now.
+func (h *HashrateHistory) Add(now time.Time, difficulty float64) {
+	m := now.Unix() / 60
+	h.mu.Lock()
+	if h.start == 0 {
+		h.start = m
+	}
+	b := &h.buckets[m%historyMinutes]
+	if b.minute != m {
+		*b = minuteBucket{minute: m}
+	}
+	b.work += difficulty
+	b.shares++
+	h.mu.Unlock()
+}
+
+// HashratePoint is one bucket of a hashrate series.
+type HashratePoint struct {
+	// Start is the bucket's first second.
+	Start time.Time
+	// Hashrate is hashes per second over the bucket.
+	Hashrate float64
+	// Shares are the accepted shares in the bucket.
+	Shares int64
+}
+
+// Series returns the n complete buckets of width minutes (1 to 1440,
+// dividing 1440) that end at the last complete minute before now, oldest
+// first, leaving out buckets that start before the history does.
+func (h *HashrateHistory) Series(now time.Time, width, n int) []HashratePoint {
+	if width < 1 || n < 1 || width*n > historyMinutes {
+		return nil
+	}
+	cur := now.Unix() / 60
+	// Buckets are aligned to multiples of width minutes (UTC), so a series
+	// reads the same whenever it is asked within a bucket.
+	end := cur - cur%int64(width) // first minute of the current, partial bucket
+	out := make([]HashratePoint, 0, n)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i := n; i >= 1; i-- {
+		first := end - int64(i*width)
+		if h.start == 0 || first < h.start {
+			continue
+		}
+		var work float64
+		var shares int64
+		for m := first; m < first+int64(width); m++ {
+			if b := &h.buckets[m%historyMinutes]; b.minute == m {
+				work += b.work
+				shares += b.shares
+			}
+		}
+		out = append(out, HashratePoint{
+			Start:    time.Unix(first*60, 0).UTC(),
+			Hashrate: work * 4294967296 / float64(width*60),
+			Shares:   shares,
+		})
+	}
+	return out
+}

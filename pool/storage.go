@@ -24,10 +24,14 @@ import (
 type storage struct {
 	shareLog *sharelog.Log
 	db       *pgxpool.Pool
-	shipper  *pgstore.Shipper
-	tracker  *payout.Tracker
-	payer    *payout.Payer
-	ledger   *payout.Ledger
+	// api is a small pool of its own for the HTTP API's reads, so a burst
+	// of API requests waits for its own connections and never for the
+	// shipper's, the tracker's or the payer's.
+	api     *pgxpool.Pool
+	shipper *pgstore.Shipper
+	tracker *payout.Tracker
+	payer   *payout.Payer
+	ledger  *payout.Ledger
 }
 
 // openStorage opens what cfg asks for. With a database configured it must
@@ -51,6 +55,9 @@ func openStorage(ctx context.Context, cfg *Config, params *chaincfg.Params, node
 			if err := migrations.UpPool(ctx, s.db); err != nil {
 				return nil, fmt.Errorf("database migrations: %w", err)
 			}
+		}
+		if s.api, err = openAPIPool(cfg.Database.DSN); err != nil {
+			return nil, err
 		}
 		last, err := pgstore.LastShippedID(ctx, s.db, cfg.Instance)
 		if err != nil {
@@ -119,8 +126,32 @@ func openStorage(ctx context.Context, cfg *Config, params *chaincfg.Params, node
 	if err != nil {
 		return nil, err
 	}
-	s.ledger = payout.NewLedger(s.db)
+	s.ledger = payout.NewLedger(s.api)
 	return s, nil
+}
+
+// API database limits: at most apiDBConns connections, each statement
+// bounded by the server too (the handlers' contexts are the first bound).
+const (
+	apiDBConns          = 2
+	apiStatementTimeout = 5 * time.Second
+)
+
+// openAPIPool returns the API's own connection pool (it connects lazily).
+func openAPIPool(dsn string) (*pgxpool.Pool, error) {
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("database: %w", err)
+	}
+	pc.MaxConns = apiDBConns
+	pc.MinConns = 0
+	pc.ConnConfig.RuntimeParams["statement_timeout"] = fmt.Sprint(apiStatementTimeout.Milliseconds())
+	pc.ConnConfig.RuntimeParams["application_name"] = "aditd-api"
+	p, err := pgxpool.NewWithConfig(context.Background(), pc)
+	if err != nil {
+		return nil, fmt.Errorf("database (api pool): %w", err)
+	}
+	return p, nil
 }
 
 // run starts the background loops in g.
@@ -162,6 +193,9 @@ func (s *storage) waitShipped(ctx context.Context, timeout time.Duration) bool {
 // close releases everything; the share log last, after every appender and
 // the shipper have stopped.
 func (s *storage) close() {
+	if s.api != nil {
+		s.api.Close()
+	}
 	if s.db != nil {
 		s.db.Close()
 	}

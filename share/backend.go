@@ -20,3 +20,12 @@ type Backend interface {
 	// blocks the broadcast. cancel stops delivery and closes nothing.
 	SubscribeJobs() (jobs <-chan *Job, cancel func())
 }
+
+// Presence is optionally implemented by a Backend that follows which workers
+// are connected. A protocol server calls Online once for each worker a
+// session authorizes (a Stratum V1 mining.authorize, a Stratum V2 channel)
+// and calls the returned offline exactly once when that session or channel
+// ends. Online is called from session owners and must not block.
+type Presence interface {
+	Online(w Worker, p Protocol) (offline func())
+}

@@ -172,6 +172,9 @@ func (s *session) onAuthorize() {
 			return
 		}
 		s.workers[user] = w
+		if pr, ok := s.srv.deps.Backend.(share.Presence); ok {
+			s.offline = append(s.offline, pr.Online(w, share.ProtocolV1))
+		}
 	}
 	s.reply(s.req.ID, resultTrue)
 	s.maybeStream()

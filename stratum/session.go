@@ -62,6 +62,10 @@ type session struct {
 	badLines    int
 	quiet       bool // the request being handled is a notification: no reply
 
+	// offline has one func per authorized worker (share.Presence), called
+	// at teardown.
+	offline []func()
+
 	// Scratch owned by the owner, reused per request.
 	req Request
 	sub share.Submission
@@ -120,6 +124,9 @@ func (s *session) run(ctx context.Context) {
 	}
 	if s.release != nil {
 		s.release()
+	}
+	for _, off := range s.offline {
+		off()
 	}
 	s.srv.m.disconnects.WithLabelValues(reason).Inc()
 	s.log.Debug("stratum session closed", zap.String("reason", reason))

@@ -37,6 +37,7 @@ type channel struct {
 	enSize     int    // extended: the miner's extranonce size
 	release    func() // extranonce release (extended channels), may be nil
 	custom     bool   // extended: has had a custom (declared) job
+	offline    func() // share.Presence, nil when the backend has none
 
 	// Accepted shares not yet acknowledged.
 	pending    uint32
@@ -172,6 +173,9 @@ func (s *session) newChannel(extended bool, user string, w share.Worker, hashrat
 	ch.target = clampTarget(share.TargetFromDifficulty(ch.vardiff.Difficulty()), mt)
 	ch.vs = s.srv.deps.Validator.NewSession(extranonce, ch.target)
 	ch.vs.SetVersionMask(s.srv.cfg.VersionMask)
+	if pr, ok := s.srv.deps.Backend.(share.Presence); ok {
+		ch.offline = pr.Online(w, share.ProtocolV2)
+	}
 	s.channels[ch.id] = ch
 	return ch
 }
@@ -278,6 +282,9 @@ func (s *session) closeChannel(id uint32) {
 	delete(s.channels, id)
 	if ch.release != nil {
 		ch.release()
+	}
+	if ch.offline != nil {
+		ch.offline()
 	}
 	if ch.custom {
 		s.srv.m.customActive.Dec()
