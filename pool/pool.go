@@ -382,6 +382,9 @@ func (p *Pool) publishJobs(ctx context.Context, firstJob chan<- struct{}) error 
 
 // StratumAddr is the Stratum V1 listen address once Run has started.
 func (p *Pool) StratumAddr() string {
+	if p.stratum == nil {
+		return p.cfg.Stratum.Listen
+	}
 	if a := p.stratum.Addr(); a != nil {
 		return a.String()
 	}

@@ -37,6 +37,7 @@ type Backend struct {
 	nextEN    uint32
 	allocated int
 	released  int
+	online    map[string]int // share.Presence: "v1 address.worker" → open
 }
 
 // NewBackend returns a Backend publishing to v with every session starting
@@ -149,6 +150,42 @@ func (b *Backend) Records() []share.Record {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return append([]share.Record(nil), b.records...)
+}
+
+var _ share.Presence = (*Backend)(nil)
+
+// Online implements share.Presence: Online counts "protocol address.name"
+// open; offline, however often called, undoes it once.
+func (b *Backend) Online(w share.Worker, p share.Protocol) func() {
+	key := p.String() + " " + w.Address + "." + w.Name
+	b.mu.Lock()
+	if b.online == nil {
+		b.online = map[string]int{}
+	}
+	b.online[key]++
+	b.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			b.mu.Lock()
+			if b.online[key]--; b.online[key] == 0 {
+				delete(b.online, key)
+			}
+			b.mu.Unlock()
+		})
+	}
+}
+
+// OnlineWorkers returns what Online counts as open now ("v1 address.name"
+// → sessions or channels).
+func (b *Backend) OnlineWorkers() map[string]int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]int, len(b.online))
+	for k, v := range b.online {
+		out[k] = v
+	}
+	return out
 }
 
 // Stats counts extranonce allocations, their releases, and the current
