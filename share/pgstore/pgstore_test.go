@@ -461,4 +461,13 @@ func TestShippedRowsMatchRecords(t *testing.T) {
 	if err := rows.Err(); err != nil || i != len(want) {
 		t.Fatalf("%d rows (%v)", i, err)
 	}
+	// The workers table, as the API reads it.
+	ws, err := Workers(ctx, pool, want[3].Worker.Address, 10)
+	if err != nil || len(ws) != 1 || ws[0].Name != want[3].Worker.Name ||
+		!ws[0].LastSeen.Equal(want[3].Time.Truncate(time.Microsecond)) || !ws[0].FirstSeen.Equal(ws[0].LastSeen) {
+		t.Fatalf("Workers(%s) = %+v, %v", want[3].Worker.Address, ws, err)
+	}
+	if ws, err := Workers(ctx, pool, "bcrt1qnobody", 10); err != nil || len(ws) != 0 {
+		t.Fatalf("Workers(nobody) = %+v, %v", ws, err)
+	}
 }
