@@ -102,10 +102,8 @@ func addressPayoutsJSON(ps []payout.AddressPayout, tip int64) []addressPayoutJSO
 
 // minerLink is the path of a miner sub-resource.
 func minerLink(addr, sub string, limit int, before int64) *string {
-	q := url.Values{}
-	q.Set("limit", strconv.Itoa(limit))
-	q.Set("before", strconv.FormatInt(before, 10))
-	s := "/api/v1/miners/" + url.PathEscape(addr) + "/" + sub + "?" + q.Encode()
+	s := "/api/v1/miners/" + url.PathEscape(addr) + "/" + sub + "?limit=" + strconv.Itoa(limit) +
+		"&before=" + strconv.FormatInt(before, 10)
 	return &s
 }
 

@@ -126,10 +126,10 @@ func (p *Pool) status(now time.Time) poolStatus {
 		s.ChainHeight = j.Height - 1
 		s.NetworkDifficulty = finite(j.NetworkTarget.Difficulty())
 	}
-	s.Hashrate, s.SharesWindow = p.hashrate.Rate(now)
+	s.Hashrate, s.SharesWindow = p.hashrate.RateSince(now, p.started)
 	if p.jd != nil {
 		jd := &jdStatus{Endpoint: p.jd.Addr(), DeclaringWorkers: p.declarers.since(now.Add(-10 * time.Minute))}
-		jd.DeclaredHashrate, jd.DeclaredShares = p.declaredRate.Rate(now)
+		jd.DeclaredHashrate, jd.DeclaredShares = p.declaredRate.RateSince(now, p.started)
 		s.JobDeclaration = jd
 	}
 	v1, v2, all := p.workers.counts()

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
@@ -86,6 +88,7 @@ func writeAPI(w http.ResponseWriter, r *http.Request, maxAge time.Duration, v an
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "&" in next links stays readable
 	if err := enc.Encode(v); err != nil {
 		apiError(w, http.StatusInternalServerError, "encoding the response failed")
 		return
@@ -165,10 +168,8 @@ func nextURL(r *http.Request, n, limit int, cursor string) *string {
 	if n < limit {
 		return nil
 	}
-	q := url.Values{}
-	q.Set("limit", strconv.Itoa(limit))
-	q.Set("before", cursor)
-	s := r.URL.Path + "?" + q.Encode()
+	// Cursors are digits and colons: nothing to escape.
+	s := r.URL.Path + "?limit=" + strconv.Itoa(limit) + "&before=" + cursor
 	return &s
 }
 
@@ -214,7 +215,17 @@ func (p *Pool) validAddress(addr string) error {
 	if err != nil {
 		return err
 	}
-	_, err = DecodeAddress(addr, params)
+	if _, err = DecodeAddress(addr, params); err == nil {
+		return nil
+	}
+	for _, other := range []*chaincfg.Params{&chaincfg.MainNetParams, &chaincfg.TestNet3Params, &chaincfg.SigNetParams, &chaincfg.RegressionNetParams} {
+		if other.Net == params.Net {
+			continue
+		}
+		if a, oerr := btcutil.DecodeAddress(addr, other); oerr == nil && a.IsForNet(other) {
+			return fmt.Errorf("%q is a %s address, not a %s address: this pool mines on %s", addr, other.Name, params.Name, params.Name)
+		}
+	}
 	return err
 }
 

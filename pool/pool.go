@@ -56,6 +56,7 @@ type Pool struct {
 	workers      *workerBook     // who is connected, per-worker hashrate
 	declaredRate HashrateWindow  // shares on declared (JD) jobs
 	declarers    declarers
+	started      time.Time // when New ran: the in-memory statistics begin
 	// sv2Authority is the SV2 authority public key (base58check), "" when
 	// Stratum V2 is off.
 	sv2Authority string
@@ -83,8 +84,8 @@ func New(cfg Config, deps Deps) (_ *Pool, err error) {
 	}
 	log := deps.Log
 	p := &Pool{cfg: cfg, log: log, gatherer: deps.Gatherer, m: newMetrics(deps.Registerer), payoutScript: script,
-		workers: newWorkerBook()}
-	p.history.Started(time.Now())
+		workers: newWorkerBook(), started: time.Now()}
+	p.history.Started(p.started)
 
 	vcfg := share.ValidatorConfig{}
 	if d := cfg.Regtest.BlockFloorDifficulty; d > 0 {

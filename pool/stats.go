@@ -11,42 +11,68 @@ import (
 // HashrateWindow estimates a hashrate (the pool's, a worker's) from accepted share
 // difficulties over the last ten minutes, in one-minute buckets.
 type HashrateWindow struct {
-	mu      sync.Mutex
-	buckets [10]struct {
-		minute int64
-		work   float64
-		shares int64
-	}
+	mu sync.Mutex
+	w  rateWindow
 }
 
 // Add counts a share of difficulty at now.
 func (w *HashrateWindow) Add(now time.Time, difficulty float64) {
-	m := now.Unix() / 60
 	w.mu.Lock()
-	b := &w.buckets[m%int64(len(w.buckets))]
-	if b.minute != m {
-		b.minute, b.work, b.shares = m, 0, 0
-	}
-	b.work += difficulty
-	b.shares++
+	w.w.add(now, difficulty)
 	w.mu.Unlock()
 }
 
 // Rate returns hashes per second and the accepted shares in the window.
 func (w *HashrateWindow) Rate(now time.Time) (hashesPerSecond float64, shares int64) {
+	return w.RateSince(now, time.Time{})
+}
+
+// RateSince is Rate averaged over the time since since (the counting
+// began) when that is shorter than the window.
+func (w *HashrateWindow) RateSince(now, since time.Time) (hashesPerSecond float64, shares int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.rate(now, since)
+}
+
+// rateWindow is the buckets of a HashrateWindow, without a lock.
+type rateWindow struct {
+	buckets [10]minuteBucket
+}
+
+func (w *rateWindow) add(now time.Time, difficulty float64) {
+	m := now.Unix() / 60
+	b := &w.buckets[m%int64(len(w.buckets))]
+	if b.minute != m {
+		*b = minuteBucket{minute: m}
+	}
+	b.work += difficulty
+	b.shares++
+}
+
+// rate is the hashrate over the window's ten minutes, or over the time
+// since since when that is shorter (a worker that connected a minute ago
+// is not averaged over ten), but at least minRateSpan.
+func (w *rateWindow) rate(now, since time.Time) (hashesPerSecond float64, shares int64) {
 	m := now.Unix() / 60
 	var work float64
-	w.mu.Lock()
 	for _, b := range w.buckets {
 		if m-b.minute < int64(len(w.buckets)) {
 			work += b.work
 			shares += b.shares
 		}
 	}
-	w.mu.Unlock()
+	span := time.Duration(len(w.buckets)) * time.Minute
+	if d := now.Sub(since); d < span {
+		span = max(d, minRateSpan)
+	}
 	// A difficulty-1 share takes 2^32 hashes on average.
-	return work * 4294967296 / (float64(len(w.buckets)) * 60), shares
+	return work * 4294967296 / span.Seconds(), shares
 }
+
+// minRateSpan keeps the first shares of a new worker (or daemon) from
+// reading as a burst.
+const minRateSpan = 10 * time.Second
 
 // declarers remembers which workers mine jobs they declared (Job
 // Declaration): each worker's last declared share, for the API and the

@@ -46,34 +46,6 @@ type workerEntry struct {
 	window    rateWindow
 }
 
-// rateWindow is HashrateWindow's buckets without its lock (the shard's
-// lock guards it).
-type rateWindow struct {
-	buckets [10]minuteBucket
-}
-
-func (w *rateWindow) add(now time.Time, difficulty float64) {
-	m := now.Unix() / 60
-	b := &w.buckets[m%int64(len(w.buckets))]
-	if b.minute != m {
-		*b = minuteBucket{minute: m}
-	}
-	b.work += difficulty
-	b.shares++
-}
-
-func (w *rateWindow) rate(now time.Time) (hashesPerSecond float64, shares int64) {
-	m := now.Unix() / 60
-	var work float64
-	for _, b := range w.buckets {
-		if m-b.minute < int64(len(w.buckets)) {
-			work += b.work
-			shares += b.shares
-		}
-	}
-	return work * 4294967296 / (float64(len(w.buckets)) * 60), shares
-}
-
 func newWorkerBook() *workerBook {
 	b := &workerBook{seed: maphash.MakeSeed()}
 	for i := range b.shards {
@@ -219,10 +191,12 @@ type workerState struct {
 	// Protocols it has open sessions or channels on ("v1", "v2").
 	Protocols []string
 	Sessions  int
-	FirstSeen time.Time
+	FirstSeen time.Time // when this daemon first saw it (connected or a share)
 	LastShare time.Time // zero: no share since the daemon started
-	Hashrate  float64   // H/s over the last ten minutes
-	Shares    int64     // accepted in the last ten minutes
+	// Hashrate is H/s over the last ten minutes, or since FirstSeen when
+	// that is shorter.
+	Hashrate float64
+	Shares   int64 // accepted in the last ten minutes
 }
 
 // workers returns the address's workers the book knows, sorted by name.
@@ -238,7 +212,7 @@ func (b *workerBook) workers(address string, now time.Time) []workerState {
 				ws.Sessions += int(e.open[p])
 			}
 		}
-		ws.Hashrate, ws.Shares = e.window.rate(now)
+		ws.Hashrate, ws.Shares = e.window.rate(now, e.firstSeen)
 		out = append(out, ws)
 	}
 	s.mu.Unlock()
