@@ -177,8 +177,9 @@ func (l *Ledger) PayoutByTxid(ctx context.Context, txid [32]byte, maxOutputs int
 	return &ps[0], nil
 }
 
-// payoutOutputs fills each payout's outputs (the first maxOutputs by vout, over
-// the (payout_id, vout) index) and output count.
+// payoutOutputs fills each payout's outputs (the first maxOutputs by vout,
+// over the (payout_id, vout) index) and output count (an index-only count
+// per payout).
 func (l *Ledger) payoutOutputs(ctx context.Context, ps []PayoutRecord, maxOutputs int) error {
 	if len(ps) == 0 {
 		return nil
@@ -190,45 +191,34 @@ func (l *Ledger) payoutOutputs(ctx context.Context, ps []PayoutRecord, maxOutput
 		byID[ps[i].ID] = &ps[i]
 		ps[i].Outputs = []PayoutOutput{}
 	}
-	rows, err := l.db.Query(ctx, `SELECT o.payout_id, o.address, o.vout, o.amount_sats, o.settled_sats,
-			(SELECT count(*) FROM payout_outputs c WHERE c.payout_id = ids.id)
+	rows, err := l.db.Query(ctx, `SELECT ids.id, cnt.n, o.address, o.vout, o.amount_sats, o.settled_sats
 		FROM unnest($1::bigint[]) AS ids(id)
-		CROSS JOIN LATERAL (SELECT * FROM payout_outputs po WHERE po.payout_id = ids.id ORDER BY po.vout LIMIT $2) o
-		ORDER BY o.payout_id, o.vout`, ids, max(maxOutputs, 0))
+		CROSS JOIN LATERAL (SELECT count(*) AS n FROM payout_outputs c WHERE c.payout_id = ids.id) cnt
+		LEFT JOIN LATERAL (SELECT * FROM payout_outputs po WHERE po.payout_id = ids.id
+			ORDER BY po.vout LIMIT $2) o ON true
+		ORDER BY ids.id, o.vout`, ids, max(maxOutputs, 0))
 	if err != nil {
 		return fmt.Errorf("payout: payout outputs: %w", err)
 	}
 	var (
-		id    int64
-		o     PayoutOutput
-		count int
+		id, count       int64
+		addr            *string
+		vout            *uint32
+		amount, settled *int64
 	)
-	_, err = pgx.ForEachRow(rows, []any{&id, &o.Address, &o.Vout, &o.Sats, &o.Settled, &count}, func() error {
-		if p := byID[id]; p != nil {
-			p.Outputs = append(p.Outputs, o)
-			p.OutputCount = count
+	_, err = pgx.ForEachRow(rows, []any{&id, &count, &addr, &vout, &amount, &settled}, func() error {
+		p := byID[id]
+		if p == nil {
+			return nil
+		}
+		p.OutputCount = int(count)
+		if addr != nil && vout != nil && amount != nil && settled != nil {
+			p.Outputs = append(p.Outputs, PayoutOutput{Address: *addr, Vout: *vout, Sats: *amount, Settled: *settled})
 		}
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("payout: payout outputs: %w", err)
-	}
-	if maxOutputs <= 0 {
-		// No output was read, so no count either: count them alone.
-		rows, err := l.db.Query(ctx, `SELECT payout_id, count(*) FROM payout_outputs
-			WHERE payout_id = ANY($1) GROUP BY payout_id`, ids)
-		if err != nil {
-			return fmt.Errorf("payout: payout outputs: %w", err)
-		}
-		_, err = pgx.ForEachRow(rows, []any{&id, &count}, func() error {
-			if p := byID[id]; p != nil {
-				p.OutputCount = count
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("payout: payout outputs: %w", err)
-		}
 	}
 	return nil
 }

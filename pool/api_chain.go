@@ -186,7 +186,7 @@ type payoutOutputJSON struct {
 
 // Outputs per payout: in the list, and for one payout.
 const (
-	listOutputs   = 100
+	listOutputs   = 20
 	payoutOutputs = 10_000
 )
 

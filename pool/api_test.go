@@ -24,7 +24,7 @@ const (
 
 // apiTestPool is a Pool with what the HTTP handlers read and nothing
 // running: no database (payouts off), no listeners.
-func apiTestPool(t *testing.T) *Pool {
+func apiTestPool(t testing.TB) *Pool {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.PayoutAddress = regtestAddr
