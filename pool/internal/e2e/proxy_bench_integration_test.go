@@ -52,11 +52,16 @@ import (
 // Settings from the environment (defaults in brackets):
 //
 //	ADIT_PROXY_BENCH_MINERS     downstream connections [1000]
-//	ADIT_PROXY_BENCH_RATE       shares/s asked of each fleet miner [20]
+//	ADIT_PROXY_BENCH_RATE       shares/s asked of each fleet miner [80]
 //	ADIT_PROXY_BENCH_WINDOW     the share measurement window [30s]
-//	ADIT_PROXY_BENCH_DOWN_DIFF  the proxy's (fixed) downstream difficulty [1e-7]
-//	ADIT_PROXY_BENCH_UP_DIFF    the pool's (fixed) difficulty, the upstream channel's target [1e-5]
+//	ADIT_PROXY_BENCH_DOWN_DIFF  the proxy's (fixed) downstream difficulty [1e-9:
+//	                            ~4 hashes a share, so the fleet's CPU goes to
+//	                            the protocol rather than to hashing]
+//	ADIT_PROXY_BENCH_UP_DIFF    the pool's (fixed) difficulty, the upstream
+//	                            channel's target [1e-7: 1 share in 100 forwarded]
 //	ADIT_PROXY_BENCH_TIPS       new tips per BenchmarkProxyNewTip iteration [20]
+//	ADIT_PROXY_BENCH_TIP_EVERY  a block on the farm's node this often during
+//	                            BenchmarkProxyShares [10s] (see measureShares)
 //	ADIT_PROXY_BENCH_INPROCESS  1: run the farm (pool/farm) inside the test
 //	                            binary instead of the adit-proxy process, so
 //	                            that -cpuprofile profiles it (BenchmarkProxyShares)
@@ -71,12 +76,13 @@ type proxyBenchSettings struct {
 	window           time.Duration
 	downDiff, upDiff float64
 	tips             int
+	tipEvery         time.Duration
 	inProcess        bool
 }
 
 func proxyBenchEnv(tb testing.TB) proxyBenchSettings {
 	tb.Helper()
-	s := proxyBenchSettings{miners: 1000, rate: 20, window: 30 * time.Second, downDiff: 1e-7, upDiff: 1e-5, tips: 20}
+	s := proxyBenchSettings{miners: 1000, rate: 80, window: 30 * time.Second, downDiff: 1e-9, upDiff: 1e-7, tips: 20, tipEvery: 10 * time.Second}
 	num := func(key string, v *float64) {
 		if e := os.Getenv(key); e != "" {
 			f, err := strconv.ParseFloat(e, 64)
@@ -93,13 +99,17 @@ func proxyBenchEnv(tb testing.TB) proxyBenchSettings {
 	num("ADIT_PROXY_BENCH_UP_DIFF", &s.upDiff)
 	num("ADIT_PROXY_BENCH_TIPS", &tips)
 	s.miners, s.tips = int(miners), int(tips)
-	if e := os.Getenv("ADIT_PROXY_BENCH_WINDOW"); e != "" {
-		d, err := time.ParseDuration(e)
-		if err != nil || d <= 0 {
-			tb.Fatalf("ADIT_PROXY_BENCH_WINDOW=%q: want a positive duration", e)
+	dur := func(key string, v *time.Duration) {
+		if e := os.Getenv(key); e != "" {
+			d, err := time.ParseDuration(e)
+			if err != nil || d <= 0 {
+				tb.Fatalf("%s=%q: want a positive duration", key, e)
+			}
+			*v = d
 		}
-		s.window = d
 	}
+	dur("ADIT_PROXY_BENCH_WINDOW", &s.window)
+	dur("ADIT_PROXY_BENCH_TIP_EVERY", &s.tipEvery)
 	s.inProcess = os.Getenv("ADIT_PROXY_BENCH_INPROCESS") == "1"
 	return s
 }
@@ -376,6 +386,18 @@ func downstreamRejected(m map[string]float64) float64 {
 	return n
 }
 
+// rejectsByReason is the proxy's downstream shares rejected between m0
+// and m1, by result label.
+func rejectsByReason(m0, m1 map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m1 {
+		if r, ok := strings.CutPrefix(k, "adit_proxy_downstream_shares_total{result=\""); ok && r != `accepted"}` && v > m0[k] {
+			out[strings.TrimSuffix(r, `"}`)] = v - m0[k]
+		}
+	}
+	return out
+}
+
 // BenchmarkProxyShares: an adit-miner fleet of ADIT_PROXY_BENCH_MINERS V1
 // connections, each paced to ADIT_PROXY_BENCH_RATE shares/s at the proxy's
 // fixed difficulty, through adit-proxy to the pool. Over a window after
@@ -406,10 +428,38 @@ func (w *proxyWorld) measureShares(b *testing.B, s proxyBenchSettings) {
 		return ScrapeOne(w.http, "adit_proxy_downstream_connections") >= float64(s.miners)
 	})
 	connected := time.Since(start)
+	// A new tip every tipEvery: the proxy makes a new job only for a new
+	// template, and a job takes at most share.DefaultMaxSharesPerJob
+	// shares (its duplicate filter), after which every share on it is
+	// stale. btcd with an empty mempool offers no other new template.
+	ctx, stop := context.WithCancel(context.Background())
+	tipsDone := make(chan int)
+	go func() {
+		n := 0
+		defer func() { tipsDone <- n }()
+		t := time.NewTicker(s.tipEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if _, err := w.mc.Generate(ctx, 1, ""); err != nil {
+				if ctx.Err() == nil {
+					b.Errorf("generate during the run: %v", err)
+				}
+				return
+			}
+			n++
+		}
+	}()
 	time.Sleep(warmup)
 	s0 := w.snapshot(b, fleet)
 	time.Sleep(s.window)
 	s1 := w.snapshot(b, fleet)
+	stop()
+	tips := <-tipsDone
 	w.alive(b)
 	if err := fleet.Signal(syscall.SIGINT, 30*time.Second); err != nil {
 		b.Fatalf("fleet: %v", err)
@@ -442,9 +492,12 @@ func (w *proxyWorld) measureShares(b *testing.B, s proxyBenchSettings) {
 	b.ReportMetric(sum.SharesPerSecond, "fleet-accepted/s")
 	b.ReportMetric(sum.LatencyP99Ms, "fleet-p99-ms")
 	b.Logf("proxy bench shares: %d miners × %g/s asked (%g/s), downstream difficulty %g, upstream %g (expected forwarded fraction %.4f); "+
-		"all connected after %v, window %.1f s after a %v warm-up; load average %s → %s; in process %v",
+		"all connected after %v, window %.1f s after a %v warm-up; %d new tips on the farm's node during the run (every %v); "+
+		"load average %s → %s; in process %v",
 		s.miners, s.rate, float64(s.miners)*s.rate, s.downDiff, s.upDiff, s.downDiff/s.upDiff, connected.Round(100*time.Millisecond), dt,
-		warmup, s0.load, s1.load, s.inProcess)
+		warmup, tips, s.tipEvery, s0.load, s1.load, s.inProcess)
+	b.Logf("rejected downstream over the window, by reason: %v; fleet rejects by code: %v %v", rejectsByReason(s0.proxy, s1.proxy),
+		sum.Rejected, sum.RejectMessages)
 	b.Logf("proxy metrics over the window: downstream accepted %.0f/s, rejected %.1f/s; forwarded %.1f/s (%.4f of accepted); "+
 		"upstream accepted %.1f/s, rejected %.1f/s; the pool's v2 accepted %.1f/s; connections %v",
 		acc, rej, fwd, fwd/max(acc, 1), upAcc, upRej, poolAcc, s1.proxy["adit_proxy_downstream_connections"])
