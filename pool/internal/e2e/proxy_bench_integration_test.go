@@ -398,6 +398,17 @@ func rejectsByReason(m0, m1 map[string]float64) map[string]float64 {
 	return out
 }
 
+// poolV2Results is aditd's Stratum V2 shares between m0 and m1, by result.
+func poolV2Results(m0, m1 map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m1 {
+		if r, ok := strings.CutPrefix(k, `adit_shares_total{protocol="v2",result="`); ok && v > m0[k] {
+			out[strings.TrimSuffix(r, `"}`)] = v - m0[k]
+		}
+	}
+	return out
+}
+
 // BenchmarkProxyShares: an adit-miner fleet of ADIT_PROXY_BENCH_MINERS V1
 // connections, each paced to ADIT_PROXY_BENCH_RATE shares/s at the proxy's
 // fixed difficulty, through adit-proxy to the pool. Over a window after
@@ -498,6 +509,7 @@ func (w *proxyWorld) measureShares(b *testing.B, s proxyBenchSettings) {
 		warmup, tips, s.tipEvery, s0.load, s1.load, s.inProcess)
 	b.Logf("rejected downstream over the window, by reason: %v; fleet rejects by code: %v %v", rejectsByReason(s0.proxy, s1.proxy),
 		sum.Rejected, sum.RejectMessages)
+	b.Logf("the pool's Stratum V2 shares over the window, by result: %v", poolV2Results(s0.pool, s1.pool))
 	b.Logf("proxy metrics over the window: downstream accepted %.0f/s, rejected %.1f/s; forwarded %.1f/s (%.4f of accepted); "+
 		"upstream accepted %.1f/s, rejected %.1f/s; the pool's v2 accepted %.1f/s; connections %v",
 		acc, rej, fwd, fwd/max(acc, 1), upAcc, upRej, poolAcc, s1.proxy["adit_proxy_downstream_connections"])
