@@ -257,7 +257,7 @@ func TestCalls(t *testing.T) {
 		"getbestblockhash":   ok(`"` + hash + `"`),
 		"getblockhash":       ok(`"` + hash + `"`),
 		"getblockcount":      ok(`42`),
-		"getblockheader":     ok(`{"hash":"` + hash + `","height":42,"confirmations":-1,"previousblockhash":"` + prevHex + `"}`),
+		"getblockheader":     ok(`{"hash":"` + hash + `","height":42,"confirmations":-1,"previousblockhash":"` + prevHex + `","time":1700000123}`),
 		"generate":           ok(`["` + hash + `","` + prevHex + `"]`),
 		"getblock":           ok(`"0102"`),
 		"getrawtransaction":  ok(`"0304"`),
@@ -284,7 +284,8 @@ func TestCalls(t *testing.T) {
 		t.Errorf("getblockcount = %v, %v", got, err)
 	}
 	prev, _ := chainhash.NewHashFromStr(prevHex)
-	if got, err := c.GetBlockHeader(ctx, *h); err != nil || got.Height != 42 || got.Confirmations != -1 || got.PreviousBlockHash != *prev {
+	if got, err := c.GetBlockHeader(ctx, *h); err != nil || got.Height != 42 || got.Confirmations != -1 || got.PreviousBlockHash != *prev ||
+		got.Time.Unix() != 1700000123 {
 		t.Errorf("getblockheader = %+v, %v", got, err)
 	}
 	if _, err := c.GetBlockHeader(ctx, *prev); err == nil {
