@@ -6,7 +6,7 @@ BTCD_VERSION ?= v0.26.2
 GOBIN := $(shell $(GO) env GOPATH)/bin
 export PATH := $(GOBIN):/usr/lib/postgresql/15/bin:$(PATH)
 
-.PHONY: all build run test test-unit test-integration fuzz fuzz-long deps lint clean
+.PHONY: all build run test test-unit test-integration test-alerts fuzz fuzz-long deps lint clean
 
 all: build
 
@@ -22,6 +22,7 @@ test: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags integration ./...
+	$(MAKE) test-alerts
 	@mkdir -p .run && rm -f $(VECTOR_SKIPS)
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run NoAlloc $(alloc_pkgs)
@@ -34,6 +35,17 @@ test-unit:
 	$(GO) test -race -count=1 ./...
 	$(GO) test -count=1 -run NoAlloc $(alloc_pkgs)
 	@$(vector_summary)
+
+## test-alerts: the Prometheus config and alert rules checked, and the
+## rules' unit tests (deploy/prometheus/adit-alerts_test.yml), by promtool.
+## That every metric they name exists is TestDeployQueriesNameExportedMetrics
+## (pool/internal/e2e, integration).
+PROM_DIR := deploy/prometheus
+test-alerts:
+	@command -v promtool >/dev/null || { echo "promtool not found: run make deps" >&2; exit 1; }
+	promtool check config $(PROM_DIR)/prometheus.yml
+	promtool check rules $(PROM_DIR)/adit-alerts.yml
+	promtool test rules $(PROM_DIR)/adit-alerts_test.yml
 
 # Golden vectors live outside the repository, in ../shared/vectors. A test
 # whose vector is missing fails when CI is set (.ci/run sets it) and
@@ -83,6 +95,10 @@ deps:
 	@test -x /usr/lib/postgresql/15/bin/initdb || { echo "installing postgresql"; \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null; fi; }
+	@command -v promtool >/dev/null || { echo "installing prometheus (for promtool)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; fi; }
+	@command -v promtool >/dev/null || { echo "promtool not found after installing Debian's prometheus package" >&2; exit 1; }
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

@@ -35,6 +35,7 @@ type Metrics struct {
 	payoutSats   prometheus.Counter
 	balances     prometheus.Gauge
 	windowShares prometheus.Gauge
+	openBlocks   prometheus.Gauge // adit_payout_oldest_unconfirmed_blocks
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not
@@ -62,6 +63,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "adit_pplns_window_shares",
 			Help: "Number of shares in the last PPLNS window snapshot.",
 		}),
+		openBlocks: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "adit_payout_oldest_unconfirmed_blocks",
+			Help: "Blocks the oldest payout not yet confirmed (pending or broadcast) has waited since it was built; 0 when none is open. Set by each reconciliation.",
+		}),
 	}
 	for _, s := range blockStatuses {
 		m.blocks.WithLabelValues(s)
@@ -70,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.payouts.WithLabelValues(s)
 	}
 	if reg != nil {
-		reg.MustRegister(m.blocks, m.payouts, m.payoutSats, m.balances, m.windowShares)
+		reg.MustRegister(m.blocks, m.payouts, m.payoutSats, m.balances, m.windowShares, m.openBlocks)
 	}
 	return m
 }

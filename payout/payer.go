@@ -411,7 +411,8 @@ type openPayout struct {
 // recorded transaction unchanged. First it takes back the confirmation of
 // any payout whose block, fewer than ReorgDepth deep, left the best chain.
 // Call it on start; PayOnce calls it first. Broadcast errors are logged,
-// not returned (the node may already have the transaction).
+// not returned (the node may already have the transaction). A complete run
+// sets adit_payout_oldest_unconfirmed_blocks.
 func (p *Payer) Reconcile(ctx context.Context) error {
 	tip, err := p.chain.GetBlockCount(ctx)
 	if err != nil {
@@ -436,6 +437,7 @@ func (p *Payer) Reconcile(ctx context.Context) error {
 		return fmt.Errorf("payout: open payouts: %w", err)
 	}
 	blocks := map[int64]blockTxs{}
+	var waited int64 // by the oldest payout still open
 	for _, o := range open {
 		found := false
 		for h := max(o.created, o.scanned-p.cfg.ReorgDepth) + 1; h <= tip && !found; h++ {
@@ -456,11 +458,13 @@ func (p *Payer) Reconcile(ctx context.Context) error {
 		if found {
 			continue
 		}
+		waited = max(waited, tip-o.created)
 		if _, err := p.db.Exec(ctx, `UPDATE payouts SET scanned_height = $2 WHERE id = $1`, o.id, max(tip, o.scanned)); err != nil {
 			return fmt.Errorf("payout: scanned height: %w", err)
 		}
 		_ = p.broadcast(ctx, o.id, o.raw, true) // logged; retried next time
 	}
+	p.m.openBlocks.Set(float64(waited))
 	return nil
 }
 

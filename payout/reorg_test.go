@@ -131,6 +131,10 @@ func TestPayoutReorg(t *testing.T) {
 	if s, h, _, spendable, n := status(); s != PayoutBroadcast || h != nil || spendable || n != 1 {
 		t.Fatalf("after the reorganisation: %s at %v, change spendable %v, unconfirmed %d times", s, h, spendable, n)
 	}
+	// Open again, built at base, the tip now base+2.
+	if got := testutil.ToFloat64(m.openBlocks); got != 2 {
+		t.Fatalf("adit_payout_oldest_unconfirmed_blocks %v while the payout is open again, want 2", got)
+	}
 
 	// The same transaction (back in A's mempool, and rebroadcast) confirms
 	// in the new chain.
@@ -144,6 +148,9 @@ func TestPayoutReorg(t *testing.T) {
 	if s, h, blk, spendable, _ := status(); s != PayoutConfirmed || h == nil || *h != base+3 ||
 		chainhash.Hash(blk) != again[0] || !spendable {
 		t.Fatalf("after the new block: %s at %v, change spendable %v", s, h, spendable)
+	}
+	if got := testutil.ToFloat64(m.openBlocks); got != 0 {
+		t.Fatalf("adit_payout_oldest_unconfirmed_blocks %v with every payout confirmed", got)
 	}
 	if got := testutil.ToFloat64(m.payoutSats); got != float64(po.Paid) {
 		t.Fatalf("adit_payout_satoshis_total %v, paid %d once", got, po.Paid)

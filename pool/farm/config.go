@@ -34,6 +34,9 @@ type FileConfig struct {
 	Retry pool.Duration `toml:"retry"`
 	// MinerPrefix is how many extranonce bytes tell the farm's miners apart.
 	MinerPrefix int `toml:"miner_prefix"`
+	// Refresh is how often a job is made afresh from an unchanged template
+	// (a job takes at most 2^20 shares).
+	Refresh pool.Duration `toml:"refresh"`
 	// Regtest is for test networks only: block_floor_difficulty must be
 	// the pool's, so proxy and pool agree on which shares are blocks.
 	Regtest pool.RegtestConfig `toml:"regtest"`
@@ -114,6 +117,7 @@ func DefaultFileConfig() FileConfig {
 		HTTP:        pool.HTTPConfig{Listen: "127.0.0.1:9100"},
 		Log:         d.Log,
 		Retry:       pool.Duration(5 * time.Second),
+		Refresh:     pool.Duration(30 * time.Second),
 		MinerPrefix: 2,
 	}
 }
@@ -226,6 +230,7 @@ func (c FileConfig) Farm(nodePassword string) (Config, error) {
 		MinerPrefix: c.MinerPrefix,
 		BlockFloor:  c.Regtest.BlockFloorDifficulty,
 		NodeTimeout: c.Node.DownAfter.D(),
+		Refresh:     c.Refresh.D(),
 	}, nil
 }
 

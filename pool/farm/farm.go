@@ -104,6 +104,10 @@ type Config struct {
 	// NodeTimeout is how long the farm's node may not answer before the
 	// modes built on its templates (jd, solo) give up. Default 30 s.
 	NodeTimeout time.Duration
+	// Refresh is how often jd and solo mode make a fresh job from the
+	// current template when it does not change (a job takes at most 2^20
+	// shares). Default 30 s.
+	Refresh time.Duration
 }
 
 // Farm serves the downstream miners. Create it with New, run it with Run.
@@ -182,6 +186,9 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Farm, error) 
 	}
 	if cfg.NodeTimeout <= 0 {
 		cfg.NodeTimeout = 30 * time.Second
+	}
+	if cfg.Refresh <= 0 {
+		cfg.Refresh = 30 * time.Second
 	}
 	if cfg.MinerPrefix < 1 || cfg.MinerPrefix > 4 {
 		return nil, fmt.Errorf("farm: miner prefix %d bytes, want 1 to 4", cfg.MinerPrefix)
@@ -513,7 +520,7 @@ func (f *Farm) runJD(ctx context.Context, r *modeRun) error {
 	}
 	f.setMode(r, ModeJD)
 	g, gctx := errgroup.WithContext(ctx)
-	d := &jdc.Declarer{Up: up, Tag: f.cfg.Tag, Exclude: f.cfg.Exclude, Retry: f.cfg.Retry, Log: f.log.Named("jdc"),
+	d := &jdc.Declarer{Up: up, Tag: f.cfg.Tag, Exclude: f.cfg.Exclude, Retry: f.cfg.Retry, Refresh: f.cfg.Refresh, Log: f.log.Named("jdc"),
 		Result: f.m.declared,
 		OnJob:  func(w *sv2client.Work, j *jdclient.Job) { f.publishUpstream(r, u, w, j.Share, pad, true) }}
 	g.Go(func() error {
@@ -643,7 +650,7 @@ func (f *Farm) runSolo(ctx context.Context, r *modeRun) error {
 	g.Go(func() error {
 		var seen uint64
 		for {
-			tpl, seq, err := f.tpls.Wait(gctx, nil, seen, 0)
+			tpl, seq, err := f.tpls.Wait(gctx, nil, seen, f.cfg.Refresh)
 			if err != nil {
 				return err
 			}
@@ -782,6 +789,15 @@ func (f *Farm) Accept(ctx context.Context, rec *share.Record, res *share.Result)
 	if lj == nil {
 		return nil
 	}
+	var target share.Target
+	open := false
+	if lj.up != nil {
+		target, open = lj.up.currentTarget()
+	}
+	forward := open && (res.Block || target.Met(&res.Hash))
+	if !res.Block && !forward {
+		return nil // below the pool's target, solo, or for a pool session that ended
+	}
 	version := binary.LittleEndian.Uint32(res.Header[0:4])
 	ntime := binary.LittleEndian.Uint32(res.Header[68:72])
 	nonce := binary.LittleEndian.Uint32(res.Header[76:80])
@@ -800,11 +816,7 @@ func (f *Farm) Accept(ctx context.Context, rec *share.Record, res *share.Result)
 			}
 		}
 	}
-	if lj.up == nil {
-		return nil
-	}
-	target, open := lj.up.currentTarget()
-	if !open || !(res.Block || target.Met(&res.Hash)) {
+	if !forward {
 		return nil
 	}
 	if _, err := lj.up.c.Submit(&lj.work, en, ntime, nonce, version); err != nil {

@@ -147,6 +147,11 @@ type Declarer struct {
 	// declared again while no newer one comes: the pool's node may be a
 	// block behind the own node, which may not move for a while.
 	Retry time.Duration
+	// Refresh, when > 0, declares the current template again after this
+	// long without a new one (a fresh custom job: a job takes at most
+	// 2^20 shares, and a node with a quiet mempool may not change its
+	// template for minutes).
+	Refresh time.Duration
 	// Result, when set, sees each outcome: "" for a job the pool took, or
 	// the DeclareMiningJob or SetCustomMiningJob error code.
 	Result func(code string)
@@ -200,7 +205,7 @@ func (d *Declarer) Run(ctx context.Context, tpls *Templates) error {
 		}
 	}
 	var seen uint64
-	var again time.Duration
+	var again time.Duration // Retry after a stale refusal, else Refresh
 	for {
 		tpl, seq, err := tpls.Wait(ctx, d.Up.JD.Done(), seen, again)
 		if err != nil {
@@ -209,7 +214,7 @@ func (d *Declarer) Run(ctx context.Context, tpls *Templates) error {
 			}
 			return err
 		}
-		seen, again = seq, 0
+		seen, again = seq, d.Refresh
 		tok, err := token()
 		if err != nil {
 			return fmt.Errorf("AllocateMiningJobToken: %w", err)

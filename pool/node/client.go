@@ -92,6 +92,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// observe records one call of method that began at start. The error
+// counter is touched on success too, so every method called is exported
+// with its count (0 until it fails) and error rates show 0, not no data.
+func (m *Metrics) observe(method string, start time.Time, err error) {
+	m.seconds.WithLabelValues(method).Observe(time.Since(start).Seconds())
+	e := m.errors.WithLabelValues(method)
+	if err != nil {
+		e.Inc()
+	}
+}
+
 // Client talks to one node. It is safe for concurrent use.
 type Client struct {
 	cfg      Config
@@ -182,12 +193,7 @@ func (c *Client) Call(ctx context.Context, method string, params []any, result a
 
 func (c *Client) call(ctx context.Context, hc *http.Client, method string, params []any, result any) (err error) {
 	start := time.Now()
-	defer func() {
-		c.m.seconds.WithLabelValues(method).Observe(time.Since(start).Seconds())
-		if err != nil {
-			c.m.errors.WithLabelValues(method).Inc()
-		}
-	}()
+	defer func() { c.m.observe(method, start, err) }()
 	if params == nil {
 		params = []any{}
 	}
@@ -266,12 +272,7 @@ const MaxBatch = 1000
 func (c *Client) CallBatch(ctx context.Context, method string, params [][]any, results []any) (errs []error, err error) {
 	label := method + "/batch"
 	start := time.Now()
-	defer func() {
-		c.m.seconds.WithLabelValues(label).Observe(time.Since(start).Seconds())
-		if err != nil {
-			c.m.errors.WithLabelValues(label).Inc()
-		}
-	}()
+	defer func() { c.m.observe(label, start, err) }()
 	if len(params) != len(results) {
 		return nil, fmt.Errorf("node: %s: %d params for %d results", method, len(params), len(results))
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 type rpcReq struct {
@@ -257,7 +258,7 @@ func TestCalls(t *testing.T) {
 		"getbestblockhash":   ok(`"` + hash + `"`),
 		"getblockhash":       ok(`"` + hash + `"`),
 		"getblockcount":      ok(`42`),
-		"getblockheader":     ok(`{"hash":"` + hash + `","height":42,"confirmations":-1,"previousblockhash":"` + prevHex + `"}`),
+		"getblockheader":     ok(`{"hash":"` + hash + `","height":42,"confirmations":-1,"previousblockhash":"` + prevHex + `","time":1700000123}`),
 		"generate":           ok(`["` + hash + `","` + prevHex + `"]`),
 		"getblock":           ok(`"0102"`),
 		"getrawtransaction":  ok(`"0304"`),
@@ -284,7 +285,8 @@ func TestCalls(t *testing.T) {
 		t.Errorf("getblockcount = %v, %v", got, err)
 	}
 	prev, _ := chainhash.NewHashFromStr(prevHex)
-	if got, err := c.GetBlockHeader(ctx, *h); err != nil || got.Height != 42 || got.Confirmations != -1 || got.PreviousBlockHash != *prev {
+	if got, err := c.GetBlockHeader(ctx, *h); err != nil || got.Height != 42 || got.Confirmations != -1 || got.PreviousBlockHash != *prev ||
+		got.Time.Unix() != 1700000123 {
 		t.Errorf("getblockheader = %+v, %v", got, err)
 	}
 	if _, err := c.GetBlockHeader(ctx, *prev); err == nil {
@@ -388,5 +390,43 @@ func TestNotifyBlocks(t *testing.T) {
 	}
 	if conns.Load() != 2 || calls.Load() != 6 {
 		t.Fatalf("conns %d calls %d", conns.Load(), calls.Load())
+	}
+}
+
+// TestMetricsErrorCounters: a method called without error is exported in
+// adit_node_rpc_errors_total with 0 (so error rates read 0, not no data),
+// a failing one counts its failures, batches under "method/batch".
+func TestMetricsErrorCounters(t *testing.T) {
+	srv := newServer(t, map[string]fakeReply{
+		"getbestblockhash": ok(`"` + prevHex + `"`),
+		"getblockcount":    {status: 500, body: `{"result":null,"error":{"code":-28,"message":"Loading"},"id":$ID}`},
+	}, nil)
+	reg := prometheus.NewRegistry()
+	c, err := node.New(node.Config{Name: "fake", URL: srv.URL, User: "u", Password: "p", Timeout: 5 * time.Second}, nil, node.NewMetrics(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if _, err := c.GetBestBlockHash(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if _, err := c.GetBlockCount(ctx); err == nil {
+			t.Fatal("getblockcount did not fail")
+		}
+	}
+	if _, err := c.CallBatch(ctx, "getblockcount", [][]any{nil}, []any{nil}); err == nil {
+		t.Fatal("batch did not fail")
+	}
+	want := `
+# HELP adit_node_rpc_errors_total Node JSON-RPC calls that failed (transport, HTTP, RPC or parse errors).
+# TYPE adit_node_rpc_errors_total counter
+adit_node_rpc_errors_total{method="getbestblockhash"} 0
+adit_node_rpc_errors_total{method="getblockcount"} 2
+adit_node_rpc_errors_total{method="getblockcount/batch"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "adit_node_rpc_errors_total"); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 )
@@ -92,6 +93,8 @@ type BlockHeader struct {
 	Confirmations int64
 	// PreviousBlockHash is zero for the genesis block.
 	PreviousBlockHash chainhash.Hash
+	// Time is the header's timestamp (whole seconds, as the miner set it).
+	Time time.Time
 }
 
 // GetBlockHeader returns a block header's chain position.
@@ -101,6 +104,7 @@ func (c *Client) GetBlockHeader(ctx context.Context, hash chainhash.Hash) (*Bloc
 		Height            int64  `json:"height"`
 		Confirmations     int64  `json:"confirmations"`
 		PreviousBlockHash string `json:"previousblockhash"`
+		Time              int64  `json:"time"`
 	}
 	const method = "getblockheader"
 	if err := c.call(ctx, c.http, method, []any{hash.String(), true}, &r); err != nil {
@@ -113,7 +117,7 @@ func (c *Client) GetBlockHeader(ctx context.Context, hash chainhash.Hash) (*Bloc
 	if h != hash {
 		return nil, &ParseError{Method: method, Field: "hash", Err: fmt.Errorf("asked for %s, got %s", hash, h)}
 	}
-	bh := &BlockHeader{Hash: h, Height: r.Height, Confirmations: r.Confirmations}
+	bh := &BlockHeader{Hash: h, Height: r.Height, Confirmations: r.Confirmations, Time: time.Unix(r.Time, 0)}
 	if r.PreviousBlockHash != "" {
 		if bh.PreviousBlockHash, err = ParseHash(r.PreviousBlockHash); err != nil {
 			return nil, &ParseError{Method: method, Field: "previousblockhash", Err: err}

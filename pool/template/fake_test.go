@@ -53,6 +53,9 @@ func (f *fakeNode) client(t *testing.T, name string) *node.Client {
 	return c
 }
 
+// fakeBlockTime is the header timestamp of the fake chain's block at height.
+func fakeBlockTime(height int) int64 { return 1700000000 + 600*int64(height) }
+
 // mine appends a block to the tip.
 func (f *fakeNode) mine() {
 	f.mu.Lock()
@@ -129,7 +132,7 @@ func (f *fakeNode) serve(w http.ResponseWriter, r *http.Request) {
 		defer f.mu.Unlock()
 		for i, h := range f.chain {
 			if h.String() == s {
-				reply(map[string]any{"hash": s, "height": i, "confirmations": len(f.chain) - i})
+				reply(map[string]any{"hash": s, "height": i, "confirmations": len(f.chain) - i, "time": fakeBlockTime(i)})
 				return
 			}
 		}

@@ -33,3 +33,24 @@ func metricValue(t testing.TB, g prometheus.Gatherer, name, label string) float6
 	t.Fatalf("metric %s{%s} not found", name, label)
 	return 0
 }
+
+// gaugeValue is the gauge sample of name whose only label has the given
+// value, and whether there is one.
+func gaugeValue(t testing.TB, g prometheus.Gatherer, name, label string) (float64, bool) {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == label && m.Gauge != nil {
+				return m.Gauge.GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}

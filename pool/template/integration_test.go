@@ -81,7 +81,7 @@ func submitAndCheck(t *testing.T, ctx context.Context, c *node.Client, j *share.
 		t.Fatalf("coinbase pays %x %d, want %x %d", cb.TxOut[0].PkScript, cb.TxOut[0].Value, payoutScript, j.CoinbaseValue)
 	}
 	hdr, err := c.GetBlockHeader(ctx, best)
-	if err != nil || hdr.Height != j.Height || hdr.Confirmations != 1 {
+	if err != nil || hdr.Height != j.Height || hdr.Confirmations != 1 || !hdr.Time.Equal(mb.Header.Timestamp) {
 		t.Fatalf("header = %+v, %v", hdr, err)
 	}
 	return &mb

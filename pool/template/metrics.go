@@ -18,6 +18,11 @@ type Metrics struct {
 	templateErrors prometheus.Counter
 	jobs           *prometheus.CounterVec
 	submitted      *prometheus.CounterVec
+	// The Source's view of each node (label node: the configured name),
+	// from its best-block poll.
+	nodeUp    *prometheus.GaugeVec // adit_node_up
+	tipHeight *prometheus.GaugeVec // adit_node_tip_height
+	tipTime   *prometheus.GaugeVec // adit_node_tip_timestamp_seconds
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not
@@ -41,6 +46,18 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "adit_blocks_submitted_total",
 			Help: "Solved blocks submitted to the nodes, by outcome.",
 		}, []string{"result"}),
+		nodeUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "adit_node_up",
+			Help: "1 when the node answered the last best-block poll, 0 when it did not (or has not yet).",
+		}, []string{"node"}),
+		tipHeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "adit_node_tip_height",
+			Help: "Height of the node's best block, as last polled.",
+		}, []string{"node"}),
+		tipTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "adit_node_tip_timestamp_seconds",
+			Help: "Header timestamp (Unix seconds) of the node's best block, as last polled.",
+		}, []string{"node"}),
 	}
 	for _, r := range []string{ResultAccepted, ResultRejected, ResultError} {
 		m.submitted.WithLabelValues(r)
@@ -48,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.jobs.WithLabelValues("true")
 	m.jobs.WithLabelValues("false")
 	if reg != nil {
-		reg.MustRegister(m.templateAge, m.templateErrors, m.jobs, m.submitted)
+		reg.MustRegister(m.templateAge, m.templateErrors, m.jobs, m.submitted, m.nodeUp, m.tipHeight, m.tipTime)
 	}
 	return m
 }

@@ -94,6 +94,9 @@ func NewSource(cfg SourceConfig, nodes []*node.Client, b *Builder, log *zap.Logg
 	if m == nil {
 		m = NewMetrics(nil)
 	}
+	for _, n := range nodes {
+		m.nodeUp.WithLabelValues(n.Name()) // 0 until the first poll answers
+	}
 	return &Source{
 		cfg:     cfg,
 		nodes:   append([]*node.Client(nil), nodes...),
@@ -325,10 +328,13 @@ func (s *Source) longpoll(ctx context.Context, n *node.Client) {
 }
 
 // poll checks every node's best block hash each Poll interval and wakes the
-// loop when one changes.
+// loop when one changes. It also keeps each node's adit_node_up and, from
+// one getblockheader per new best block, its adit_node_tip_height and
+// adit_node_tip_timestamp_seconds.
 func (s *Source) poll(ctx context.Context) {
 	last := make([]chainhash.Hash, len(s.nodes))
 	seen := make([]bool, len(s.nodes))
+	known := make([]bool, len(s.nodes)) // last[i]'s header is in the metrics
 	tick := time.NewTicker(s.cfg.Poll)
 	defer tick.Stop()
 	for {
@@ -345,15 +351,40 @@ func (s *Source) poll(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
+				s.m.nodeUp.WithLabelValues(n.Name()).Set(0)
 				s.log.Debug("getbestblockhash failed", zap.String("node", n.Name()), zap.Error(err))
 				continue
 			}
+			s.m.nodeUp.WithLabelValues(n.Name()).Set(1)
 			if seen[i] && h != last[i] {
 				s.signal()
 			}
+			if !seen[i] || h != last[i] {
+				known[i] = false
+			}
 			last[i], seen[i] = h, true
+			if !known[i] {
+				known[i] = s.tipHeader(ctx, n, h)
+			}
 		}
 	}
+}
+
+// tipHeader records n's best block h in the tip metrics; false (to try
+// again at the next poll) when the header could not be read.
+func (s *Source) tipHeader(ctx context.Context, n *node.Client, h chainhash.Hash) bool {
+	hctx, cancel := context.WithTimeout(ctx, pollTimeout)
+	defer cancel()
+	hdr, err := n.GetBlockHeader(hctx, h)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Debug("getblockheader of the best block failed", zap.String("node", n.Name()), zap.Stringer("hash", h), zap.Error(err))
+		}
+		return false
+	}
+	s.m.tipHeight.WithLabelValues(n.Name()).Set(float64(hdr.Height))
+	s.m.tipTime.WithLabelValues(n.Name()).Set(float64(hdr.Time.Unix()))
+	return true
 }
 
 func resetTimer(t *time.Timer, d time.Duration) {

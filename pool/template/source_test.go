@@ -141,6 +141,53 @@ func TestSourceRetriesUntilNodeAnswers(t *testing.T) {
 	_ = reg
 }
 
+// TestSourceNodeMetrics: the best-block poll keeps adit_node_up per node
+// (0 for one that does not answer, from the start) and, for one that does,
+// its tip's height and header time, updated when a block arrives.
+func TestSourceNodeMetrics(t *testing.T) {
+	checkLeaks(t)
+	bad, err := node.New(node.Config{Name: "down", URL: "http://127.0.0.1:1", Timeout: time.Second}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bad.Close()
+	f := newFakeNode(t, 7)
+	src, reg, stop := startSource(t, template.SourceConfig{Refresh: time.Hour, Poll: 20 * time.Millisecond}, bad, f.client(t, "up"))
+	defer stop()
+	if v := metricValue(t, reg, "adit_node_up", "down"); v != 0 {
+		t.Fatalf("adit_node_up{node=down} = %v before any poll", v)
+	}
+	nextJob(t, src, 5*time.Second)
+	waitMetric := func(name, node string, want float64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			v, ok := gaugeValue(t, reg, name, node)
+			if ok && v == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s{node=%q} = %v (present %v), want %v", name, node, v, ok, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitMetric("adit_node_up", "up", 1)
+	waitMetric("adit_node_tip_height", "up", 7)
+	waitMetric("adit_node_tip_timestamp_seconds", "up", float64(fakeBlockTime(7)))
+	f.mine()
+	waitMetric("adit_node_tip_height", "up", 8)
+	waitMetric("adit_node_tip_timestamp_seconds", "up", float64(fakeBlockTime(8)))
+	if v := metricValue(t, reg, "adit_node_up", "down"); v != 0 {
+		t.Fatalf("adit_node_up{node=down} = %v", v)
+	}
+	for _, name := range []string{"adit_node_tip_height", "adit_node_tip_timestamp_seconds"} {
+		if v, ok := gaugeValue(t, reg, name, "down"); ok {
+			t.Fatalf("%s{node=down} = %v for a node never reached", name, v)
+		}
+	}
+}
+
 func TestSourceRunTwice(t *testing.T) {
 	checkLeaks(t)
 	f := newFakeNode(t, 3)

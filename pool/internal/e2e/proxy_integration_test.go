@@ -31,6 +31,7 @@ func startProxy(t *testing.T, d *JDDaemon, farmRPC NodeRPC, user, extra string, 
 	stratumAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	httpAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
 	cfg := fmt.Sprintf(`retry = "1s"
+refresh = "2s"
 
 [pool]
 jds = %q
@@ -370,4 +371,19 @@ func dialV1(ctx context.Context, t *testing.T, cfg client.Config) (*client.Clien
 		t.Fatalf("no work from %s", cfg.Addr)
 		return nil, nil
 	}
+}
+
+// TestProxyRefreshesAnUnchangedTemplate: with no new block and a quiet
+// mempool the farm's node keeps its template, and the proxy declares it
+// again every refresh (2 s here), so no job outlives its 2^20 shares.
+func TestProxyRefreshesAnUnchangedTemplate(t *testing.T) {
+	w := startFarm(t, "farm-refresh", "", "")
+	start := time.Now()
+	Eventually(t, 30*time.Second, "4 declarations of an unchanged template", func() bool {
+		return ScrapeOne(w.httpd, `adit_proxy_declared_jobs_total{result="accepted"}`) >= 4
+	})
+	if tip, err := w.mc.GetBlockCount(context.Background()); err != nil || tip != 101 {
+		t.Fatalf("the farm's node moved to %d (%v): the template changed", tip, err)
+	}
+	t.Logf("4 declarations in %v", time.Since(start).Round(100*time.Millisecond))
 }
