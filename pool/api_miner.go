@@ -196,11 +196,11 @@ func mergeWorkers(mem []workerState, seen []pgstore.WorkerSeen, now time.Time) (
 	for _, m := range mem {
 		wj := &workerJSON{Name: m.Name, Protocols: m.Protocols, Sessions: m.Sessions, Hashrate: m.Hashrate, Shares: m.Shares}
 		if !m.LastShare.IsZero() {
-			t := m.LastShare.UTC()
+			t := m.LastShare.UTC().Truncate(time.Microsecond) // as Postgres keeps times
 			wj.LastShare = &t
 		}
 		if !m.FirstSeen.IsZero() {
-			t := m.FirstSeen.UTC()
+			t := m.FirstSeen.UTC().Truncate(time.Microsecond)
 			wj.FirstSeen = &t
 		}
 		byName[m.Name] = wj

@@ -172,8 +172,9 @@ Adit regtest stack is running (Ctrl-C stops everything):
   proxy page http://127.0.0.1:$PROXY_HTTP_PORT/   (mode, workers; /api/v1/status, /metrics)
   btcd RPC   http://127.0.0.1:$BTCD_RPC_PORT  (user $RPC_USER, password $RPC_PASS)
   postgres   $DSN
-  miner API  http://127.0.0.1:$HTTP_PORT/api/v1/miner/$MINER_ADDR
-  farm API   http://127.0.0.1:$HTTP_PORT/api/v1/miner/$FARM_ADDR
+  pool API   http://127.0.0.1:$HTTP_PORT/api/v1/pool   (and /api/v1/pool/hashrate, /api/v1/blocks, /api/v1/payouts: docs/api.md)
+  miner API  http://127.0.0.1:$HTTP_PORT/api/v1/miners/$MINER_ADDR
+  farm API   http://127.0.0.1:$HTTP_PORT/api/v1/miners/$FARM_ADDR
   logs       $RUN/logs/
 
 Shares arriving in Postgres:
