@@ -132,7 +132,7 @@ func (p *Pool) status(now time.Time) poolStatus {
 		jd.DeclaredHashrate, jd.DeclaredShares = p.declaredRate.RateSince(now, p.started)
 		s.JobDeclaration = jd
 	}
-	v1, v2, all := p.workers.counts()
+	v1, v2, all := p.workers.cachedCounts(now)
 	s.Online.V1.onlineCounts, s.Online.V2.onlineCounts, s.Online.Total.onlineCounts = v1, v2, all
 	s.Online.V1.Connections = p.connections(share.ProtocolV1)
 	s.Online.V2.Connections = p.connections(share.ProtocolV2)

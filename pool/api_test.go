@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -218,6 +219,7 @@ func TestAPIPoolWithoutDatabase(t *testing.T) {
 	off1()
 	off1() // idempotent
 	p.cfg.HTTP.PublicHost = "stratum.example.org"
+	p.workers.countsAt = time.Time{} // past countsTTL
 	get(t, h, "/api/v1/pool").decode(t, &s)
 	if s.Online.V1.Workers != 1 || s.Online.Total.Workers != 2 || s.Connect.StratumV1 != "stratum+tcp://stratum.example.org:3333" {
 		t.Errorf("after one V1 session closed: %+v, %s", s.Online, s.Connect.StratumV1)
@@ -363,5 +365,37 @@ func TestHashrateHistorySeries(t *testing.T) {
 	}
 	if h.Series(now, 7, 1000) != nil || h.Series(now, 0, 1) != nil {
 		t.Error("a series longer than the ring or of width 0 was served")
+	}
+}
+
+// BenchmarkWorkerBookShare is the per-share cost the worker book adds to
+// Accept (a map lookup under a shard lock; no allocation for a known
+// worker).
+func BenchmarkWorkerBookShare(b *testing.B) {
+	wb := newWorkerBook()
+	now := time.Now()
+	ws := make([]share.Worker, 1000)
+	for i := range ws {
+		ws[i] = share.Worker{Address: regtestAddr + string(rune('a'+i%26)), Name: "rig" + string(rune('a'+i/26))}
+		wb.online(ws[i], share.ProtocolV1, now)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		wb.share(ws[i%len(ws)], now, 1)
+		i++
+	}
+}
+
+// BenchmarkWorkerBookCounts is /api/v1/pool's walk over 100,000 connected
+// workers of 10,000 addresses.
+func BenchmarkWorkerBookCounts(b *testing.B) {
+	wb := newWorkerBook()
+	now := time.Now()
+	for i := range 100_000 {
+		wb.online(share.Worker{Address: "addr" + strconv.Itoa(i%10_000), Name: strconv.Itoa(i)}, share.Protocol(1+i%2), now)
+	}
+	for b.Loop() {
+		wb.counts()
 	}
 }
