@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -397,5 +398,34 @@ func BenchmarkWorkerBookCounts(b *testing.B) {
 	}
 	for b.Loop() {
 		wb.counts()
+	}
+}
+
+func TestConfigPublicHost(t *testing.T) {
+	path := t.TempDir() + "/c.toml"
+	if err := os.WriteFile(path, []byte(`payout_address = "`+regtestAddr+`"
+[[node]]
+url = "http://127.0.0.1:18443"
+[http]
+listen = "0.0.0.0:8080"
+public_host = "pool.example.com"
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(path, func(string) string { return "" })
+	if err != nil || cfg.HTTP.Listen != "0.0.0.0:8080" || cfg.HTTP.PublicHost != "pool.example.com" || cfg.Validate() != nil {
+		t.Fatalf("%+v, %v, %v", cfg.HTTP, err, cfg.Validate())
+	}
+	for _, h := range []string{"pool.example.com:3333", "stratum+tcp://pool.example.com", "a b", "x/y"} {
+		cfg.HTTP.PublicHost = h
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "http.public_host") {
+			t.Errorf("public_host %q: %v", h, err)
+		}
+	}
+	for _, h := range []string{"10.0.0.1", "2001:db8::1", "pool-1.example.com"} {
+		cfg.HTTP.PublicHost = h
+		if err := cfg.Validate(); err != nil {
+			t.Errorf("public_host %q: %v", h, err)
+		}
 	}
 }

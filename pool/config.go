@@ -47,7 +47,7 @@ type Config struct {
 	SV2       SV2Config       `toml:"sv2"`
 	JD        JDConfig        `toml:"jd"`
 	Vardiff   VardiffConfig   `toml:"vardiff"`
-	HTTP      HTTPConfig      `toml:"http"`
+	HTTP      PoolHTTPConfig  `toml:"http"`
 	Log       LogConfig       `toml:"log"`
 	ShareLog  ShareLogConfig  `toml:"sharelog"`
 	Database  DatabaseConfig  `toml:"database"`
@@ -185,9 +185,14 @@ type JDConfig struct {
 	MirrorMaxBytes int64    `toml:"mirror_max_bytes"`
 }
 
-// HTTPConfig is the metrics, API and dashboard listener.
+// HTTPConfig is an HTTP listener (the daemon's, adit-proxy's).
 type HTTPConfig struct {
 	Listen string `toml:"listen"`
+}
+
+// PoolHTTPConfig is the daemon's metrics, API and dashboard listener.
+type PoolHTTPConfig struct {
+	HTTPConfig
 	// PublicHost is the host name (or IP) miners dial, used in the
 	// connection details the API and dashboard show. Empty: the listeners'
 	// host, or when they listen on every address the host the page was
@@ -276,7 +281,7 @@ func DefaultConfig() Config {
 			TargetInterval: Duration(10 * time.Second),
 			RetargetShares: 16,
 		},
-		HTTP: HTTPConfig{Listen: "127.0.0.1:8080"},
+		HTTP: PoolHTTPConfig{HTTPConfig: HTTPConfig{Listen: "127.0.0.1:8080"}},
 		Log:  LogConfig{Format: "console", Level: "info"},
 		ShareLog: ShareLogConfig{
 			Fsync:         "always",
