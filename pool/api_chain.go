@@ -120,20 +120,28 @@ func parseBlockCursor(s string) (*payout.BlockCursor, error) {
 	return c, nil
 }
 
-func (p *Pool) blocksHandler(w http.ResponseWriter, r *http.Request) {
+// pageRequest parses a list endpoint's page and its cursor (parse) and
+// checks that payouts, whose tables the lists read, are on; it answers the
+// error itself when ok is false.
+func pageRequest[C any](p *Pool, w http.ResponseWriter, r *http.Request, parse func(string) (C, error)) (pg page, cur C, ledger *payout.Ledger, ok bool) {
 	pg, err := parsePage(r.URL.Query(), defaultPage)
+	if err == nil {
+		cur, err = parse(pg.before)
+	}
 	if err != nil {
 		apiError(w, http.StatusBadRequest, err.Error())
-		return
+		return pg, cur, nil, false
 	}
-	cur, err := parseBlockCursor(pg.before)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	ledger := p.storage.ledger
-	if ledger == nil {
+	if ledger = p.storage.ledger; ledger == nil {
 		noPayouts(w)
+		return pg, cur, nil, false
+	}
+	return pg, cur, ledger, true
+}
+
+func (p *Pool) blocksHandler(w http.ResponseWriter, r *http.Request) {
+	pg, cur, ledger, ok := pageRequest(p, w, r, parseBlockCursor)
+	if !ok {
 		return
 	}
 	ctx, cancel := apiContext(r)
@@ -219,19 +227,8 @@ type payoutsPage struct {
 }
 
 func (p *Pool) payoutsHandler(w http.ResponseWriter, r *http.Request) {
-	pg, err := parsePage(r.URL.Query(), defaultPage)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	before, err := parseID(pg.before)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	ledger := p.storage.ledger
-	if ledger == nil {
-		noPayouts(w)
+	pg, before, ledger, ok := pageRequest(p, w, r, parseID)
+	if !ok {
 		return
 	}
 	ctx, cancel := apiContext(r)
