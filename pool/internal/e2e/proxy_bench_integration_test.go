@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -171,43 +170,10 @@ func startProxyWorld(tb testing.TB, o proxyWorldOptions) *proxyWorld {
 			o.upDiff, o.upDiff, o.upDiff, benchBlockFloor, level),
 	}, "")
 
-	w.stratum = fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
-	w.http = fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
-	cfg := fmt.Sprintf(`retry = "1s"
-
-[pool]
-jds = %q
-mining = %q
-authority_key = %q
-user = %q
-
-[node]
-url = %q
-user = %q
-
-[stratum]
-listen = %q
-
-[vardiff]
-start = %g
-min = %g
-max = %g
-
-[http]
-listen = %q
-
-[log]
-format = "json"
-level = %q
-
-[regtest]
-block_floor_difficulty = %g
-`, w.d.JDAddr, w.d.SV2Addr, w.d.Authority, minerAddress1+".proxy", w.m.RPCURL, w.m.User, w.stratum,
-		o.downDiff, o.downDiff, o.downDiff, w.http, level, benchBlockFloor)
-	path := filepath.Join(tb.TempDir(), "adit-proxy.toml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		tb.Fatal(err)
-	}
+	path, stratumAddr, httpAddr := writeProxyConfig(tb, w.d, proxyFile{farm: NodeRPC{URL: w.m.RPCURL, User: w.m.User},
+		user: minerAddress1 + ".proxy", diff: o.downDiff, level: level,
+		extra: fmt.Sprintf("\n[regtest]\nblock_floor_difficulty = %g\n", benchBlockFloor)})
+	w.stratum, w.http = stratumAddr, httpAddr
 	if o.inProcess {
 		w.runFarm(tb, path, level)
 	} else {

@@ -22,17 +22,28 @@ import (
 	"github.com/adit-pool/adit/stratum/client"
 )
 
-// startProxy writes an adit-proxy configuration for a farm whose node is
-// farm, declaring to d for user, and starts it; it returns once the
-// downstream Stratum V1 port accepts. extra is appended to the file (its
-// own tables), nodeKeys to its [node] table.
-func startProxy(t *testing.T, d *JDDaemon, farmRPC NodeRPC, user, extra string, nodeKeys ...string) (proc *Process, stratumAddr, httpAddr string) {
-	t.Helper()
-	stratumAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	httpAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	cfg := fmt.Sprintf(`retry = "1s"
-refresh = "2s"
+// proxyFile is an adit-proxy configuration for tests and benchmarks: a
+// farm whose node is farm, declaring to the daemon for user, its miners'
+// difficulty fixed at diff.
+type proxyFile struct {
+	farm     NodeRPC
+	user     string
+	diff     float64
+	level    string   // log level
+	top      string   // more top-level keys
+	nodeKeys []string // more [node] keys
+	vardiff  string   // more [vardiff] keys
+	extra    string   // appended: tables of its own
+}
 
+// writeProxyConfig writes f for d on free ports and returns the file and
+// the proxy's Stratum V1 and HTTP addresses.
+func writeProxyConfig(tb testing.TB, d *JDDaemon, f proxyFile) (path, stratumAddr, httpAddr string) {
+	tb.Helper()
+	stratumAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
+	httpAddr = fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
+	cfg := fmt.Sprintf(`retry = "1s"
+%s
 [pool]
 jds = %q
 mining = %q
@@ -51,21 +62,32 @@ listen = %q
 start = %g
 min = %g
 max = %g
-target_interval = "1s"
+%s
 
 [http]
 listen = %q
 
 [log]
 format = "json"
-level = "debug"
+level = %q
 %s
-`, d.JDAddr, d.SV2Addr, d.Authority, user, farmRPC.URL, farmRPC.User, strings.Join(nodeKeys, "\n"), stratumAddr,
-		payoutShareDiff/4, payoutShareDiff/4, payoutShareDiff/4, httpAddr, extra)
-	path := filepath.Join(t.TempDir(), "adit-proxy.toml")
+`, f.top, d.JDAddr, d.SV2Addr, d.Authority, f.user, f.farm.URL, f.farm.User, strings.Join(f.nodeKeys, "\n"), stratumAddr,
+		f.diff, f.diff, f.diff, f.vardiff, httpAddr, f.level, f.extra)
+	path = filepath.Join(tb.TempDir(), "adit-proxy.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return path, stratumAddr, httpAddr
+}
+
+// startProxy starts adit-proxy for a farm whose node is farm, declaring to
+// d for user (writeProxyConfig: refresh 2 s, debug log), and returns once
+// the downstream Stratum V1 port accepts. extra is appended to the file
+// (its own tables), nodeKeys to its [node] table.
+func startProxy(t *testing.T, d *JDDaemon, farmRPC NodeRPC, user, extra string, nodeKeys ...string) (proc *Process, stratumAddr, httpAddr string) {
+	t.Helper()
+	path, stratumAddr, httpAddr := writeProxyConfig(t, d, proxyFile{farm: farmRPC, user: user, diff: payoutShareDiff / 4,
+		level: "debug", top: `refresh = "2s"` + "\n", nodeKeys: nodeKeys, vardiff: `target_interval = "1s"`, extra: extra})
 	proc = Start(t, "adit-proxy", bins.Proxy, []string{"ADIT_PROXY_NODE_PASSWORD=" + farmRPC.Password}, "-config", path)
 	Eventually(t, 30*time.Second, "adit-proxy accepts miners", func() bool {
 		if proc.Exited() {
